@@ -1,0 +1,50 @@
+/**
+ * The closed set of error codes a client can receive in an acknowledgement
+ * (`{ ok: false, error: { code, message } }`) or in a `signalAck`/`resumeFailed` event.
+ * Documented in docs/protocol.md; adding one is a protocol change.
+ */
+export const ErrorCode = {
+  /** The payload does not match the event's schema. Nothing changed on the server. */
+  VALIDATION_FAILED: 'VALIDATION_FAILED',
+  /** The sender (or the named peer) has not joined the room named in the payload. */
+  NOT_IN_ROOM: 'NOT_IN_ROOM',
+  /** The addressed peer is not in the room (never joined, left, or its resume window passed). */
+  PEER_NOT_FOUND: 'PEER_NOT_FOUND',
+  /** The room already holds `MAX_PEERS_PER_ROOM` peers. */
+  ROOM_FULL: 'ROOM_FULL',
+  /** An offer/answer whose `sequence` is not above the last accepted one for that direction. */
+  STALE_SEQUENCE: 'STALE_SEQUENCE',
+  /** The SDP (or another field) is larger than the configured limit. */
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** A resume token was unknown, already used, or expired. The client should join afresh. */
+  RESUME_REJECTED: 'RESUME_REJECTED',
+  /** The server is draining for shutdown and accepts no new joins; reconnect elsewhere. */
+  SERVER_SHUTTING_DOWN: 'SERVER_SHUTTING_DOWN',
+  /** An unexpected server fault. Internal details are logged, never sent. */
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export const ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);
+
+/** The error object carried on the wire. */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+}
+
+/** Successful acknowledgement: `{ ok: true, ...T }`. */
+export type Success<T extends object = object> = { ok: true } & T;
+/** Failed acknowledgement. */
+export interface Failure {
+  ok: false;
+  error: WireError;
+}
+/** The result envelope every acknowledgement uses instead of thrown errors. */
+export type Result<T extends object = object> = Success<T> | Failure;
+
+/** Builds a failure envelope. */
+export function failure(code: ErrorCode, message: string): Failure {
+  return { ok: false, error: { code, message } };
+}

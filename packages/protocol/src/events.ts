@@ -1,0 +1,200 @@
+import type { z } from 'zod';
+import type { Result } from './errors';
+import type { Schemas, PEER_CONNECTION_STATES, ICE_CONNECTION_STATES } from './schemas';
+
+/** The Socket.IO namespace of the signaling protocol. */
+export const NAMESPACE = '/webrtc';
+
+// ---- client → server payloads (derived from the runtime schemas) ----
+
+/** `joinRoom` payload. */
+export type JoinRoomRequest = z.input<Schemas['joinRoom']>;
+/** `leaveRoom` payload. */
+export type LeaveRoomRequest = z.input<Schemas['leaveRoom']>;
+/** `offer` / `answer` payload: `sdp` is the session description's `sdp` text. */
+export type SdpSignalRequest = z.input<Schemas['offer']>;
+/** `iceCandidate` payload; `candidate: null` means end of candidates. */
+export type IceCandidateRequest = z.input<Schemas['iceCandidate']>;
+/** `connectionState` payload: the sender's view of its link to `peerId`. */
+export type ConnectionStateReport = z.input<Schemas['connectionState']>;
+/** The candidate object as the browser's `RTCIceCandidate.toJSON()` gives it. */
+export type IceCandidateInit = NonNullable<IceCandidateRequest['candidate']>;
+export type PeerConnectionState = (typeof PEER_CONNECTION_STATES)[number];
+export type IceConnectionState = (typeof ICE_CONNECTION_STATES)[number];
+
+// ---- shared shapes ----
+
+/** One entry of `RTCConfiguration.iceServers`. */
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+/** A peer in a room, as others see it. */
+export interface PeerInfo {
+  peerId: string;
+  displayName: string;
+  /** Unix epoch milliseconds. */
+  joinedAt: number;
+  metadata?: Record<string, unknown>;
+}
+
+/** `GET /webrtc/ice-servers` body; also the source of `iceServers` in the `joinRoom` ack. */
+export interface IceServersResponse {
+  iceServers: IceServer[];
+  /** True when at least one TURN server is configured. */
+  hasTurn: boolean;
+  /** Seconds the returned credentials stay valid. */
+  ttl: number;
+  /** Unix epoch milliseconds after which the credentials must be fetched again. */
+  expiresAt: number;
+}
+
+/** `GET /webrtc/config` body: settings the SDK uses to behave like the server expects. */
+export interface ClientConfigResponse {
+  namespace: string;
+  /** Socket.IO client `reconnectionDelay`, ms. */
+  reconnectionDelay: number;
+  /** Socket.IO client `reconnectionDelayMax`, ms. */
+  reconnectionDelayMax: number;
+  pingInterval: number;
+  pingTimeout: number;
+  /** How long the server keeps a dropped peer's id and rooms, ms. */
+  resumeWindowMs: number;
+  maxSdpBytes: number;
+  maxPeersPerRoom: number;
+}
+
+// ---- acknowledgement bodies ----
+
+export interface JoinRoomResponse {
+  peerId: string;
+  roomId: string;
+  /** The other peers already in the room. */
+  peers: PeerInfo[];
+  iceServers: IceServer[];
+  /** Unix epoch ms after which `iceServers` credentials must be refreshed. */
+  iceServersExpiresAt: number;
+  /** Present in `auth.resumeToken` of a fresh connection to resume this peer after a drop. Single use. */
+  resumeToken: string;
+}
+
+export interface SignalResponse {
+  /** The same `messageId` was already accepted from this sender; it was not forwarded again. */
+  duplicate?: boolean;
+  /** The addressee is reconnecting; the signal is held and will be delivered when it returns. */
+  queued?: boolean;
+}
+
+// ---- server → client messages ----
+
+export interface PeerJoinedEvent {
+  roomId: string;
+  peerId: string;
+  displayName: string;
+  joinedAt: number;
+  metadata?: Record<string, unknown>;
+}
+
+/** Why a peer left: it asked to (`left`), its socket closed cleanly (`disconnected`), or its resume window passed (`timeout`). */
+export type PeerLeftReason = 'left' | 'disconnected' | 'timeout';
+
+export interface PeerLeftEvent {
+  roomId: string;
+  peerId: string;
+  reason: PeerLeftReason;
+}
+
+export interface SdpSignalMessage {
+  roomId: string;
+  /** Set by the server from the sender's session, never from the payload. */
+  from: string;
+  sdp: string;
+  sequence?: number;
+  messageId?: string;
+}
+
+export interface IceCandidateMessage {
+  roomId: string;
+  from: string;
+  candidate: IceCandidateInit | null;
+  sequence?: number;
+  messageId?: string;
+}
+
+export interface IceRestartRequiredEvent {
+  roomId: string;
+  /** The remote peer of the link to restart. */
+  peerId: string;
+  attempt: number;
+  maxAttempts: number;
+}
+
+export interface ConnectionFailedEvent {
+  roomId: string;
+  peerId: string;
+  reason: 'ice-restart-exhausted';
+}
+
+/** Sent instead of an acknowledgement when a signal carried a `messageId` but no ack callback. */
+export interface SignalAckEvent {
+  messageId: string;
+  ok: boolean;
+  duplicate?: boolean;
+  queued?: boolean;
+  error?: { code: string; message: string };
+}
+
+export interface ResumedEvent {
+  peerId: string;
+  /** The rooms the peer is still in, with their current peers (excluding itself). */
+  rooms: { roomId: string; peers: PeerInfo[] }[];
+  /** A fresh single-use token for the next resume. */
+  resumeToken: string;
+}
+
+export interface ResumeFailedEvent {
+  error: { code: string; message: string };
+}
+
+export interface ServerShutdownEvent {
+  /** Suggested wait before reconnecting, ms. */
+  reconnectAfterMs: number;
+}
+
+/** Acknowledgement callback of an event. */
+export type Ack<T extends object = object> = (result: Result<T>) => void;
+
+/** Events a client emits; each takes its payload and an acknowledgement callback. */
+export interface ClientToServerEvents {
+  joinRoom: (payload: JoinRoomRequest, ack: Ack<JoinRoomResponse>) => void;
+  leaveRoom: (payload: LeaveRoomRequest, ack: Ack) => void;
+  offer: (payload: SdpSignalRequest, ack: Ack<SignalResponse>) => void;
+  answer: (payload: SdpSignalRequest, ack: Ack<SignalResponse>) => void;
+  iceCandidate: (payload: IceCandidateRequest, ack: Ack<SignalResponse>) => void;
+  connectionState: (payload: ConnectionStateReport, ack: Ack) => void;
+}
+
+/** Events the server emits to a client. */
+export interface ServerToClientEvents {
+  peerJoined: (event: PeerJoinedEvent) => void;
+  peerLeft: (event: PeerLeftEvent) => void;
+  offer: (message: SdpSignalMessage) => void;
+  answer: (message: SdpSignalMessage) => void;
+  iceCandidate: (message: IceCandidateMessage) => void;
+  iceRestartRequired: (event: IceRestartRequiredEvent) => void;
+  connectionFailed: (event: ConnectionFailedEvent) => void;
+  signalAck: (event: SignalAckEvent) => void;
+  resumed: (event: ResumedEvent) => void;
+  resumeFailed: (event: ResumeFailedEvent) => void;
+  serverShutdown: (event: ServerShutdownEvent) => void;
+}
+
+/** Handshake `auth` a client may send. */
+export interface HandshakeAuth {
+  /** JWT when the server requires authentication. */
+  token?: string;
+  /** The `resumeToken` from the last `joinRoom` ack or `resumed` event. */
+  resumeToken?: string;
+}
