@@ -16,6 +16,8 @@ export const ErrorCode = {
   STALE_SEQUENCE: 'STALE_SEQUENCE',
   /** The SDP (or another field) is larger than the configured limit. */
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** The addressee is reconnecting and this pair's held signals reached the cap; retry later. */
+  BUFFER_FULL: 'BUFFER_FULL',
   /** A resume token was unknown, already used, or expired. The client should join afresh. */
   RESUME_REJECTED: 'RESUME_REJECTED',
   /** The server is draining for shutdown and accepts no new joins; reconnect elsewhere. */

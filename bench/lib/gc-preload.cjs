@@ -1,0 +1,42 @@
+/* global global, require */
+'use strict';
+/**
+ * Preloaded into every server the benchmark starts, ours and the baseline alike
+ * (`node --expose-gc -r bench/lib/gc-preload.cjs ...`), so that both pay the same tiny cost.
+ *
+ * - IPC (what bench/run.mjs uses): `{ type: 'bench:mem', id }` runs two full GCs and answers
+ *   `{ type: 'bench:mem', id, mem: process.memoryUsage(), gc }`; `{ type: 'bench:exit' }` calls
+ *   process.exit(0) so that `--cpu-prof` writes its profile even if the server's own signal
+ *   handlers would end it by re-raising a signal.
+ * - SIGUSR2 + BENCH_MEM_FILE (manual use only): writes the same JSON to that file. Not used by
+ *   the driver, because NestJS `enableShutdownHooks()` without arguments also listens to SIGUSR2
+ *   and would shut the server down.
+ */
+const fs = require('node:fs');
+
+function snapshot() {
+  if (typeof global.gc === 'function') {
+    global.gc();
+    global.gc();
+  }
+  return process.memoryUsage();
+}
+
+if (process.env.BENCH_MEM_FILE) {
+  process.on('SIGUSR2', () => {
+    fs.writeFileSync(process.env.BENCH_MEM_FILE, JSON.stringify(snapshot()));
+  });
+}
+
+if (typeof process.send === 'function') {
+  process.on('message', (m) => {
+    if (!m || typeof m !== 'object') return;
+    if (m.type === 'bench:mem') {
+      process.send({ type: 'bench:mem', id: m.id, mem: snapshot(), gc: typeof global.gc === 'function' });
+    } else if (m.type === 'bench:exit') {
+      process.exit(0);
+    }
+  });
+  // The IPC channel must not keep the server alive on its own.
+  if (process.channel && typeof process.channel.unref === 'function') process.channel.unref();
+}

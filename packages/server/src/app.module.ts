@@ -1,0 +1,51 @@
+import { Global, Module, type DynamicModule } from '@nestjs/common';
+import { LoggerModule } from 'nestjs-pino';
+import type { IncomingMessage } from 'node:http';
+import { CLOCK, type Clock } from './common/clock';
+import { APP_CONFIG, type AppConfig } from './config/config';
+import { HealthController } from './health/health.controller';
+import { STATE_STORE, type StateStore } from './webrtc/store/state-store';
+import { WebrtcModule } from './webrtc/webrtc.module';
+
+/** What the application is built from; tests pass a fake clock or their own store. */
+export interface AppDependencies {
+  config: AppConfig;
+  clock: Clock;
+  store: StateStore;
+}
+
+@Global()
+@Module({})
+class CoreModule {
+  static register(deps: AppDependencies): DynamicModule {
+    return {
+      module: CoreModule,
+      providers: [
+        { provide: APP_CONFIG, useValue: deps.config },
+        { provide: CLOCK, useValue: deps.clock },
+        { provide: STATE_STORE, useValue: deps.store },
+      ],
+      exports: [APP_CONFIG, CLOCK, STATE_STORE],
+    };
+  }
+}
+
+@Module({})
+export class AppModule {
+  static register(deps: AppDependencies): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        CoreModule.register(deps),
+        LoggerModule.forRoot({
+          pinoHttp: {
+            level: deps.config.LOG_LEVEL,
+            autoLogging: { ignore: (req: IncomingMessage) => req.url === '/health' || req.url === '/ready' },
+          },
+        }),
+        WebrtcModule,
+      ],
+      controllers: [HealthController],
+    };
+  }
+}

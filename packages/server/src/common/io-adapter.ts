@@ -1,0 +1,35 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { IoAdapter } from '@nestjs/platform-socket.io';
+import type { Server, ServerOptions } from 'socket.io';
+import type { AppConfig } from '../config/config';
+
+/** Socket.IO server options from configuration: WebSocket only, tuned pings, connection state recovery. */
+export class SignalingIoAdapter extends IoAdapter {
+  constructor(
+    app: INestApplicationContext,
+    private readonly config: AppConfig,
+  ) {
+    super(app);
+  }
+
+  override createIOServer(port: number, options?: Partial<ServerOptions>): Server {
+    const c = this.config;
+    return super.createIOServer(port, {
+      ...options,
+      transports: ['websocket'],
+      serveClient: false,
+      pingInterval: c.PING_INTERVAL,
+      pingTimeout: c.PING_TIMEOUT,
+      maxHttpBufferSize: c.MAX_HTTP_BUFFER_SIZE,
+      cors: { origin: corsOrigin(c.CORS_ORIGIN) },
+      // A dropped socket that reconnects inside the window gets its id, rooms, data and missed
+      // packets back; the resume token covers the cases recovery cannot (another node, lost session).
+      connectionStateRecovery: { maxDisconnectionDuration: c.RESUME_WINDOW_MS, skipMiddlewares: true },
+    }) as Server;
+  }
+}
+
+export function corsOrigin(value: string): string | string[] | boolean {
+  if (value === '*') return true;
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}

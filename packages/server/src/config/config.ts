@@ -1,0 +1,144 @@
+import { z } from 'zod';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const bool = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const urlList = (scheme: RegExp) =>
+  z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((u) => u.trim())
+        .filter((u) => u.length > 0),
+    )
+    .pipe(z.array(z.string().regex(scheme, `each entry must match ${scheme}`)));
+
+/**
+ * Every environment variable the server reads, with its default. `.env.example` and the README's
+ * table list the same set; `config.test.ts` checks they agree.
+ */
+export const envSchema = z
+  .object({
+    /** TCP port of HTTP and Socket.IO. 0 picks a free port. Default 3000. */
+    PORT: int(0, 65535).default(3000),
+    /** Interface to listen on. Default 0.0.0.0. */
+    HOST: z.string().trim().min(1).default('0.0.0.0'),
+    /** pino level: fatal, error, warn, info, debug, trace or silent. Default info. */
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Serve the demo call page at `/`. Default true. */
+    DEMO_ENABLED: bool.default(true),
+    /** Allowed CORS origins for HTTP and Socket.IO, comma-separated, or `*`. Default `*`. */
+    CORS_ORIGIN: z.string().trim().default('*'),
+    /** STUN URLs, comma-separated; empty for none. Default Google's public STUN. */
+    STUN_URLS: urlList(/^stuns?:/).default(['stun:stun.l.google.com:19302']),
+    /** TURN URLs, comma-separated. Default none. */
+    TURN_URL: urlList(/^turns?:/).default([]),
+    /** Static TURN username (with TURN_PASSWORD), when TURN_SECRET is not set. */
+    TURN_USERNAME: z.string().optional(),
+    /** Static TURN password. */
+    TURN_PASSWORD: z.string().optional(),
+    /** Shared secret for TURN REST API credentials (coturn `static-auth-secret`). */
+    TURN_SECRET: z.string().min(1).optional(),
+    /** Lifetime of minted TURN credentials, seconds. Default 3600. */
+    TURN_TTL: int(60, 7 * 24 * 3600).default(3600),
+    /** Maximum peers in one room. Default 16. */
+    MAX_PEERS_PER_ROOM: int(2, 1000).default(16),
+    /** Largest SDP accepted, bytes. Default 65536. */
+    MAX_SDP_BYTES: int(256, 1024 * 1024).default(64 * 1024),
+    /** How long a dropped peer keeps its id and rooms, ms. Default 30000. */
+    RESUME_WINDOW_MS: int(1000, 10 * 60_000).default(30_000),
+    /** Window in which a repeated messageId is answered as a duplicate, and idle expiry of a pair's context, ms. Default 30000. */
+    SIGNAL_DEDUP_WINDOW_MS: int(1000, 10 * 60_000).default(30_000),
+    /** Signals held per sender→receiver pair while the receiver reconnects. Default 256. */
+    MAX_BUFFERED_SIGNALS_PER_PAIR: int(1, 100_000).default(256),
+    /** ICE restarts the server requests per pair before declaring the link failed. Default 2. */
+    ICE_RESTART_MAX_ATTEMPTS: int(0, 10).default(2),
+    /** Minimum time between two ICE restart requests for a pair, ms. Default 5000. */
+    ICE_RESTART_MIN_INTERVAL_MS: int(0, 600_000).default(5000),
+    /** Time a restarted link has to report `connected` before the next attempt, ms. Default 15000. */
+    ICE_RESTART_TIMEOUT_MS: int(100, 600_000).default(15_000),
+    /** A link reported `disconnected` for this long is treated as failed, ms. Default 5000. */
+    DISCONNECTED_TIMEOUT_MS: int(100, 600_000).default(5000),
+    /** Socket.IO pingInterval, ms. Default 25000. */
+    PING_INTERVAL: int(100, 600_000).default(25_000),
+    /** Socket.IO pingTimeout, ms. Default 20000. */
+    PING_TIMEOUT: int(100, 600_000).default(20_000),
+    /** Largest Socket.IO message, bytes. Default 1000000 (1 MB). */
+    MAX_HTTP_BUFFER_SIZE: int(1024, 100_000_000).default(1_000_000),
+    /** Client reconnection delay published at GET /webrtc/config, ms. Default 1000. */
+    RECONNECTION_DELAY: int(0, 600_000).default(1000),
+    /** Client maximum reconnection delay published at GET /webrtc/config, ms. Default 5000. */
+    RECONNECTION_DELAY_MAX: int(0, 600_000).default(5000),
+    /** Longest graceful shutdown before the process exits anyway, ms. Default 10000. */
+    SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  })
+  .superRefine((env, ctx) => {
+    if ((env.TURN_USERNAME === undefined) !== (env.TURN_PASSWORD === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.TURN_USERNAME === undefined ? 'TURN_USERNAME' : 'TURN_PASSWORD'],
+        message: 'TURN_USERNAME and TURN_PASSWORD must be set together',
+      });
+    }
+    if (env.TURN_URL.length > 0 && !env.TURN_SECRET && env.TURN_USERNAME === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TURN_URL'],
+        message: 'TURN_URL needs either TURN_SECRET or TURN_USERNAME/TURN_PASSWORD',
+      });
+    }
+    if ((env.TURN_SECRET || env.TURN_USERNAME !== undefined) && env.TURN_URL.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['TURN_URL'], message: 'TURN credentials are set but TURN_URL is empty' });
+    }
+    if (env.RECONNECTION_DELAY_MAX < env.RECONNECTION_DELAY) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['RECONNECTION_DELAY_MAX'],
+        message: 'must be >= RECONNECTION_DELAY',
+      });
+    }
+  });
+
+export type AppConfig = z.output<typeof envSchema>;
+export type EnvInput = Record<string, string | undefined>;
+
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+/** Raised when the environment is invalid; its message names every bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Parses configuration from an environment. Unknown variables are ignored; an empty string for
+ * a variable with a default means "use the default", except STUN_URLS where empty means none.
+ */
+export function loadConfig(env: EnvInput): AppConfig {
+  const known = Object.keys(envSchema.shape);
+  const input: Record<string, string> = {};
+  for (const key of known) {
+    const v = env[key];
+    if (v === undefined) continue;
+    if (v.trim() === '' && key !== 'STUN_URLS' && key !== 'TURN_URL') continue;
+    input[key] = v;
+  }
+  const parsed = envSchema.safeParse(input);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

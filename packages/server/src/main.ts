@@ -1,0 +1,44 @@
+import { existsSync } from 'node:fs';
+import { createApp } from './bootstrap';
+import { ConfigError, loadConfig, type AppConfig } from './config/config';
+
+async function main(): Promise<void> {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  let config: AppConfig;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const sb = await createApp(config);
+  const url = await sb.listen();
+  const logger = sb.app.get(await import('nestjs-pino').then((m) => m.Logger));
+  logger.log(`Switchboard listening on ${url}`, 'Bootstrap');
+
+  const stop = (signal: string) => {
+    logger.log(`${signal} received: draining`, 'Bootstrap');
+    // The drain has a hard bound: a stuck close must not keep a terminating pod alive.
+    setTimeout(() => {
+      logger.error(`shutdown took longer than ${config.SHUTDOWN_TIMEOUT_MS} ms; exiting`, 'Bootstrap');
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS).unref();
+    sb.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

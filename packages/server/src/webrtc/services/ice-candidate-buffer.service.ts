@@ -1,0 +1,90 @@
+import type { IceCandidateInit } from '@switchboard/protocol';
+import type { StateStore } from '../store/state-store';
+
+export interface IceCandidateBufferOptions {
+  /** Signals held per sender→receiver pair while the receiver is away; later ones are refused. Default 256. */
+  maxPerPair: number;
+  /** Held signals are dropped this long after the last one arrived (the resume window), ms. Default 30000. */
+  holdTtlMs: number;
+  /** Candidates remembered per pair for de-duplication. Default 512. */
+  maxSeenPerPair: number;
+  /** How long a forwarded candidate is remembered, ms. Default 120000. */
+  seenTtlMs: number;
+}
+
+/** A signal held for a peer that is reconnecting, replayed in order when it returns. */
+export interface HeldSignal {
+  event: 'offer' | 'answer' | 'iceCandidate';
+  payload: Record<string, unknown>;
+}
+
+/**
+ * De-duplicates ICE candidates per pair and ICE generation, and holds signals addressed to a peer
+ * whose connection dropped until it resumes. Everything is capped per pair and expires.
+ */
+export class IceCandidateBufferService {
+  constructor(
+    private readonly store: StateStore,
+    private readonly options: IceCandidateBufferOptions,
+  ) {}
+
+  /**
+   * True the first time this candidate (same candidate line and `usernameFragment`) is seen from
+   * `from` to `to`. End-of-candidates (`null`) is never treated as a duplicate here: it carries no
+   * generation, and retries of it are caught by messageId.
+   */
+  async isFirstSighting(from: string, to: string, candidate: IceCandidateInit | null): Promise<boolean> {
+    if (candidate === null) return true;
+    const member = `${candidate.usernameFragment ?? ''}\u0000${candidate.sdpMid ?? ''}\u0000${candidate.candidate}`;
+    return this.store.addToSet(seenKey(from, to), member, this.options.seenTtlMs, this.options.maxSeenPerPair);
+  }
+
+  /** Forgets a sighting so a retry of a candidate that was not delivered goes through. */
+  async forgetSighting(from: string, to: string, candidate: IceCandidateInit | null): Promise<void> {
+    if (candidate === null) return;
+    const member = `${candidate.usernameFragment ?? ''}\u0000${candidate.sdpMid ?? ''}\u0000${candidate.candidate}`;
+    await this.store.removeFromSet(seenKey(from, to), member);
+  }
+
+  /** Holds a signal for `to`. Returns false when the pair's buffer is full (the signal is refused). */
+  async hold(from: string, to: string, signal: HeldSignal): Promise<boolean> {
+    const ok = await this.store.listPush(heldKey(to, from), signal, this.options.maxPerPair, this.options.holdTtlMs);
+    if (ok) await this.store.addToSet(sendersKey(to), from, this.options.holdTtlMs, Number.MAX_SAFE_INTEGER);
+    return ok;
+  }
+
+  /** Removes and returns everything held for `to`, each sender's signals in the order they arrived. */
+  async drain(to: string): Promise<{ from: string; signals: HeldSignal[] }[]> {
+    const senders = await this.store.setMembers(sendersKey(to));
+    await this.store.delete(sendersKey(to));
+    const out: { from: string; signals: HeldSignal[] }[] = [];
+    for (const from of senders) {
+      const signals = await this.store.listDrain<HeldSignal>(heldKey(to, from));
+      if (signals.length > 0) out.push({ from, signals });
+    }
+    return out;
+  }
+
+  /** Drops everything held for `peerId`. */
+  async discardHeldFor(peerId: string): Promise<void> {
+    const senders = await this.store.setMembers(sendersKey(peerId));
+    await this.store.delete(sendersKey(peerId), ...senders.map((from) => heldKey(peerId, from)));
+  }
+
+  /** Removes the pair's de-duplication state and anything held between them, both directions. */
+  async forgetPair(a: string, b: string): Promise<void> {
+    await this.store.delete(seenKey(a, b), seenKey(b, a), heldKey(a, b), heldKey(b, a));
+    await this.store.removeFromSet(sendersKey(a), b);
+    await this.store.removeFromSet(sendersKey(b), a);
+  }
+}
+
+function seenKey(from: string, to: string): string {
+  return `cb:seen:${from}>${to}`;
+}
+function heldKey(to: string, from: string): string {
+  return `cb:held:${to}<${from}`;
+}
+function sendersKey(to: string): string {
+  return `cb:senders:${to}`;
+}

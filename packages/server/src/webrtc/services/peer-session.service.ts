@@ -1,0 +1,117 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { Clock } from '../../common/clock';
+import type { StateStore } from '../store/state-store';
+
+export interface PeerSessionOptions {
+  /** How long a dropped peer keeps its id and rooms, ms. Default 30000. */
+  resumeWindowMs: number;
+}
+
+/** A peer's presence: connected on a socket, or dropped and resumable until `droppedAt + window`. */
+export interface PeerSession {
+  peerId: string;
+  /** Socket id while connected; null while dropped. */
+  socketId: string | null;
+  droppedAt: number | null;
+  /** sha256 of the peer's current resume token. */
+  tokenHash: string | null;
+}
+
+// A connected peer's session has no TTL; a dropped one lives for the window.
+const SESSION_LIFETIME_MS = 24 * 3600_000;
+
+/** Peer identity, presence and single-use resume tokens. */
+export class PeerSessionService {
+  constructor(
+    private readonly store: StateStore,
+    private readonly clock: Clock,
+    private readonly options: PeerSessionOptions,
+  ) {}
+
+  /** Creates a session for a new connection with a fresh, unguessable peer id. */
+  async create(socketId: string): Promise<PeerSession> {
+    const session: PeerSession = {
+      peerId: randomBytes(12).toString('base64url'),
+      socketId,
+      droppedAt: null,
+      tokenHash: null,
+    };
+    await this.store.set(sessionKey(session.peerId), session, SESSION_LIFETIME_MS);
+    return session;
+  }
+
+  async get(peerId: string): Promise<PeerSession | undefined> {
+    return this.store.get<PeerSession>(sessionKey(peerId));
+  }
+
+  /** True when the peer is connected now. */
+  async isOnline(peerId: string): Promise<boolean> {
+    const s = await this.get(peerId);
+    return s !== undefined && s.socketId !== null;
+  }
+
+  /** Issues a new resume token; the previous one stops working. */
+  async issueToken(peerId: string): Promise<string> {
+    const session = await this.get(peerId);
+    if (!session) throw new Error(`no session for ${peerId}`);
+    const token = randomBytes(24).toString('base64url');
+    const hash = hashToken(token);
+    if (session.tokenHash) await this.store.delete(tokenKey(session.tokenHash));
+    await this.store.set(tokenKey(hash), peerId, SESSION_LIFETIME_MS);
+    await this.store.set(sessionKey(peerId), { ...session, tokenHash: hash }, SESSION_LIFETIME_MS);
+    return token;
+  }
+
+  /**
+   * Spends a resume token. Returns the peer it belongs to when the token is current and the
+   * peer is still within its resume window; the token can never be used again either way.
+   */
+  async consumeToken(token: string): Promise<PeerSession | undefined> {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 128) return undefined;
+    const hash = hashToken(token);
+    const peerId = await this.store.get<string>(tokenKey(hash));
+    if (peerId === undefined) return undefined;
+    await this.store.delete(tokenKey(hash));
+    const session = await this.get(peerId);
+    if (!session || session.tokenHash !== hash) return undefined;
+    if (session.droppedAt !== null && this.clock.now() - session.droppedAt > this.options.resumeWindowMs) return undefined;
+    const updated = { ...session, tokenHash: null };
+    await this.store.set(sessionKey(peerId), updated, SESSION_LIFETIME_MS);
+    return updated;
+  }
+
+  /** Marks the peer connected on `socketId`. */
+  async markOnline(peerId: string, socketId: string): Promise<void> {
+    const session = await this.get(peerId);
+    if (!session) return;
+    await this.store.set(sessionKey(peerId), { ...session, socketId, droppedAt: null }, SESSION_LIFETIME_MS);
+  }
+
+  /** Marks the peer dropped (if `socketId` is still its socket); returns whether it was. */
+  async markDropped(peerId: string, socketId: string): Promise<boolean> {
+    const session = await this.get(peerId);
+    if (!session || session.socketId !== socketId) return false;
+    await this.store.set(
+      sessionKey(peerId),
+      { ...session, socketId: null, droppedAt: this.clock.now() },
+      this.options.resumeWindowMs + 60_000,
+    );
+    return true;
+  }
+
+  /** Deletes the session and its token. */
+  async remove(peerId: string): Promise<void> {
+    const session = await this.get(peerId);
+    await this.store.delete(sessionKey(peerId), ...(session?.tokenHash ? [tokenKey(session.tokenHash)] : []));
+  }
+}
+
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+function sessionKey(peerId: string): string {
+  return `session:${peerId}`;
+}
+function tokenKey(hash: string): string {
+  return `resume:${hash}`;
+}

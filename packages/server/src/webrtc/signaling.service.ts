@@ -1,0 +1,323 @@
+import {
+  ErrorCode,
+  failure,
+  type ConnectionStateReport,
+  type IceCandidateInit,
+  type JoinRoomResponse,
+  type PeerInfo,
+  type Result,
+  type ServerToClientEvents,
+  type SignalResponse,
+} from '@switchboard/protocol';
+import type { Clock, TimerHandle } from '../common/clock';
+import type { IceCandidateBufferService, HeldSignal } from './services/ice-candidate-buffer.service';
+import type { IceServerManagerService } from './services/ice-server-manager.service';
+import type { PeerConnectionTrackerService } from './services/peer-connection-tracker.service';
+import type { PeerSessionService } from './services/peer-session.service';
+import type { RoomRegistryService } from './services/room-registry.service';
+import type { SignalingStateMachineService, SignalKind } from './services/signaling-state-machine.service';
+
+/** The Socket.IO room every socket of a peer is in; signals are emitted to it. */
+export const peerChannel = (peerId: string): string => `p:${peerId}`;
+/** The Socket.IO room of a signaling room; room-wide events are emitted to it. */
+export const roomChannel = (roomId: string): string => `r:${roomId}`;
+
+type EventArgs<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvents[E]>[0];
+
+/** How the signaling core reaches sockets; implemented over a Socket.IO namespace by the gateway. */
+export interface SignalTransport {
+  toPeer<E extends keyof ServerToClientEvents>(peerId: string, event: E, payload: EventArgs<E>): void;
+  toRoom<E extends keyof ServerToClientEvents>(
+    roomId: string,
+    exceptPeerId: string,
+    event: E,
+    payload: EventArgs<E>,
+  ): void;
+  /** Removes every socket of `peerId` from the room's channel. */
+  leaveChannel(peerId: string, roomId: string): void;
+  /** Disconnects a socket (a resumed peer's stale one). */
+  disconnectSocket(socketId: string): void;
+}
+
+/** The part of a socket the core needs. */
+export interface PeerSocket {
+  readonly id: string;
+  readonly data: { peerId?: string };
+  join(room: string): unknown;
+  emit<E extends keyof ServerToClientEvents>(event: E, payload: EventArgs<E>): unknown;
+}
+
+export interface SignalingOptions {
+  /** Resume window, ms. */
+  resumeWindowMs: number;
+}
+
+// Socket.IO disconnect reasons that mean the client chose to go, so others learn at once.
+const VOLUNTARY = new Set(['client namespace disconnect', 'server namespace disconnect']);
+
+export interface SignalDto {
+  roomId: string;
+  to: string;
+  sdp?: string;
+  candidate?: IceCandidateInit | null;
+  sequence?: number;
+  messageId?: string;
+}
+
+/**
+ * The signaling core, free of NestJS and Socket.IO: rooms, relay, idempotency, candidate
+ * handling, resume and restart orchestration, over the services and a {@link SignalTransport}.
+ * Every method takes validated input and returns a result envelope; it never throws for bad input.
+ */
+export class SignalingService {
+  private readonly expiryTimers = new Map<string, TimerHandle>();
+  private draining = false;
+  private transport: SignalTransport | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly options: SignalingOptions,
+    private readonly rooms: RoomRegistryService,
+    private readonly sessions: PeerSessionService,
+    private readonly stateMachine: SignalingStateMachineService,
+    private readonly candidates: IceCandidateBufferService,
+    private readonly tracker: PeerConnectionTrackerService,
+    private readonly iceServers: IceServerManagerService,
+  ) {}
+
+  attach(transport: SignalTransport): void {
+    this.transport = transport;
+    this.tracker.setNotifier({
+      requestRestart: (roomId, target, remote, attempt, maxAttempts) =>
+        transport.toPeer(target, 'iceRestartRequired', { roomId, peerId: remote, attempt, maxAttempts }),
+      connectionFailed: (roomId, a, b) => {
+        transport.toPeer(a, 'connectionFailed', { roomId, peerId: b, reason: 'ice-restart-exhausted' });
+        transport.toPeer(b, 'connectionFailed', { roomId, peerId: a, reason: 'ice-restart-exhausted' });
+      },
+    });
+  }
+
+  private get io(): SignalTransport {
+    if (!this.transport) throw new Error('SignalingService used before attach()');
+    return this.transport;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** Stops accepting joins (graceful shutdown). */
+  startDraining(): void {
+    this.draining = true;
+  }
+
+  /** Cancels timers. Safe to call twice. */
+  close(): void {
+    for (const t of this.expiryTimers.values()) this.clock.clearTimeout(t);
+    this.expiryTimers.clear();
+    this.tracker.close();
+  }
+
+  /** Number of dropped peers waiting for their resume window to pass. */
+  get pendingResumes(): number {
+    return this.expiryTimers.size;
+  }
+
+  /**
+   * A socket connected. It is either a Socket.IO-recovered socket (its data still names its
+   * peer), a fresh connection presenting a resume token, or a new peer.
+   */
+  async connect(socket: PeerSocket, recovered: boolean, resumeToken: unknown): Promise<void> {
+    if (recovered && socket.data.peerId) {
+      const session = await this.sessions.get(socket.data.peerId);
+      if (session) {
+        await this.resume(socket, session.peerId, session.socketId);
+        return;
+      }
+    }
+    if (typeof resumeToken === 'string' && resumeToken.length > 0) {
+      const session = await this.sessions.consumeToken(resumeToken);
+      if (session) {
+        await this.resume(socket, session.peerId, session.socketId);
+        return;
+      }
+      await this.createPeer(socket);
+      socket.emit('resumeFailed', {
+        error: { code: ErrorCode.RESUME_REJECTED, message: 'resume token is unknown, used or expired; join again' },
+      });
+      return;
+    }
+    await this.createPeer(socket);
+  }
+
+  private async createPeer(socket: PeerSocket): Promise<void> {
+    const session = await this.sessions.create(socket.id);
+    socket.data.peerId = session.peerId;
+    socket.join(peerChannel(session.peerId));
+  }
+
+  private async resume(socket: PeerSocket, peerId: string, previousSocketId: string | null): Promise<void> {
+    this.cancelExpiry(peerId);
+    socket.data.peerId = peerId;
+    socket.join(peerChannel(peerId));
+    await this.sessions.markOnline(peerId, socket.id);
+    // A half-open old socket the server has not noticed yet: this one replaces it.
+    if (previousSocketId !== null && previousSocketId !== socket.id) this.io.disconnectSocket(previousSocketId);
+    const rooms: { roomId: string; peers: PeerInfo[] }[] = [];
+    for (const roomId of await this.rooms.roomsOf(peerId)) {
+      socket.join(roomChannel(roomId));
+      rooms.push({ roomId, peers: (await this.rooms.peers(roomId)).filter((p) => p.peerId !== peerId) });
+    }
+    const resumeToken = await this.sessions.issueToken(peerId);
+    socket.emit('resumed', { peerId, rooms, resumeToken });
+    // With the in-memory store nothing can interleave between markOnline and this drain, so held
+    // signals go out before any newer one. A shared store needs the two to be one atomic step.
+    for (const { signals } of await this.candidates.drain(peerId)) {
+      for (const s of signals) this.io.toPeer(peerId, s.event, s.payload as never);
+    }
+  }
+
+  /** A socket went away. A voluntary disconnect removes the peer; a drop starts its resume window. */
+  async disconnect(socket: PeerSocket, reason: string): Promise<void> {
+    const peerId = socket.data.peerId;
+    if (!peerId) return;
+    const session = await this.sessions.get(peerId);
+    if (!session || session.socketId !== socket.id) return; // already replaced by a resumed socket
+    if (VOLUNTARY.has(reason)) {
+      await this.removePeer(peerId, 'disconnected');
+      return;
+    }
+    if (await this.sessions.markDropped(peerId, socket.id)) {
+      this.cancelExpiry(peerId);
+      this.expiryTimers.set(
+        peerId,
+        this.clock.setTimeout(() => {
+          this.expiryTimers.delete(peerId);
+          this.expire(peerId).catch(() => undefined);
+        }, this.options.resumeWindowMs),
+      );
+    }
+  }
+
+  private async expire(peerId: string): Promise<void> {
+    const session = await this.sessions.get(peerId);
+    if (!session || session.socketId !== null) return;
+    await this.removePeer(peerId, 'timeout');
+  }
+
+  private cancelExpiry(peerId: string): void {
+    const t = this.expiryTimers.get(peerId);
+    if (t) {
+      this.clock.clearTimeout(t);
+      this.expiryTimers.delete(peerId);
+    }
+  }
+
+  async joinRoom(
+    socket: PeerSocket,
+    req: { roomId: string; displayName?: string; metadata?: Record<string, unknown> },
+  ): Promise<Result<JoinRoomResponse>> {
+    if (this.draining) return failure(ErrorCode.SERVER_SHUTTING_DOWN, 'server is shutting down; reconnect');
+    const peerId = socket.data.peerId as string;
+    const info: PeerInfo = {
+      peerId,
+      displayName: req.displayName ?? `peer-${peerId.slice(0, 6)}`,
+      joinedAt: this.clock.now(),
+      ...(req.metadata ? { metadata: req.metadata } : {}),
+    };
+    const result = await this.rooms.join(req.roomId, info);
+    if (result === 'full') return failure(ErrorCode.ROOM_FULL, `room ${req.roomId} is full`);
+    socket.join(roomChannel(req.roomId));
+    const peers = (await this.rooms.peers(req.roomId)).filter((p) => p.peerId !== peerId);
+    if (result === 'added') {
+      this.io.toRoom(req.roomId, peerId, 'peerJoined', { roomId: req.roomId, ...info });
+    }
+    const ice = this.iceServers.getIceServers(peerId);
+    const resumeToken = await this.sessions.issueToken(peerId);
+    return {
+      ok: true,
+      peerId,
+      roomId: req.roomId,
+      peers,
+      iceServers: ice.iceServers,
+      iceServersExpiresAt: ice.expiresAt,
+      resumeToken,
+    };
+  }
+
+  async leaveRoom(socket: PeerSocket, req: { roomId: string }): Promise<Result> {
+    const peerId = socket.data.peerId as string;
+    if (!(await this.rooms.isMember(req.roomId, peerId))) {
+      return failure(ErrorCode.NOT_IN_ROOM, `not in room ${req.roomId}`);
+    }
+    await this.removeFromRoom(peerId, req.roomId, 'left');
+    return { ok: true };
+  }
+
+  private async removeFromRoom(peerId: string, roomId: string, reason: 'left' | 'disconnected' | 'timeout') {
+    if (!(await this.rooms.leave(roomId, peerId))) return;
+    const others = await this.rooms.peerIds(roomId);
+    for (const other of others) {
+      await this.stateMachine.forgetPair(peerId, other);
+      await this.candidates.forgetPair(peerId, other);
+    }
+    await this.tracker.forgetPeer(roomId, peerId, others);
+    this.io.leaveChannel(peerId, roomId);
+    this.io.toRoom(roomId, peerId, 'peerLeft', { roomId, peerId, reason });
+  }
+
+  /** Removes every trace of a peer: rooms, pair contexts, held signals, session and token. */
+  async removePeer(peerId: string, reason: 'left' | 'disconnected' | 'timeout'): Promise<void> {
+    this.cancelExpiry(peerId);
+    for (const roomId of await this.rooms.roomsOf(peerId)) await this.removeFromRoom(peerId, roomId, reason);
+    await this.candidates.discardHeldFor(peerId);
+    await this.sessions.remove(peerId);
+  }
+
+  /** Relays an offer, answer or candidate to one peer of a room both are in. */
+  async relay(socket: PeerSocket, kind: SignalKind, req: SignalDto): Promise<Result<SignalResponse>> {
+    const from = socket.data.peerId as string;
+    const { roomId, to, messageId, sequence } = req;
+    if (!(await this.rooms.isMember(roomId, from))) return failure(ErrorCode.NOT_IN_ROOM, `not in room ${roomId}`);
+    if (to === from || !(await this.rooms.isMember(roomId, to))) {
+      return failure(ErrorCode.PEER_NOT_FOUND, `peer ${to} is not in room ${roomId}`);
+    }
+    const verdict = await this.stateMachine.admit(from, to, kind, messageId, sequence);
+    if (verdict === 'duplicate') return { ok: true, duplicate: true };
+    if (verdict === 'stale') {
+      const last = await this.stateMachine.lastSequence(from, to);
+      return failure(ErrorCode.STALE_SEQUENCE, `sequence ${sequence} is not above ${last} for this direction`);
+    }
+    let payload: HeldSignal['payload'];
+    if (kind === 'iceCandidate') {
+      const candidate = req.candidate ?? null;
+      if (!(await this.candidates.isFirstSighting(from, to, candidate))) return { ok: true, duplicate: true };
+      payload = { roomId, from, candidate };
+    } else {
+      payload = { roomId, from, sdp: req.sdp };
+    }
+    if (sequence !== undefined) payload.sequence = sequence;
+    if (messageId !== undefined) payload.messageId = messageId;
+
+    if (await this.sessions.isOnline(to)) {
+      this.io.toPeer(to, kind, payload as never);
+      return { ok: true };
+    }
+    if (await this.candidates.hold(from, to, { event: kind, payload })) return { ok: true, queued: true };
+    // Not delivered: let a later retry of the same message through.
+    await this.stateMachine.forget(from, to, messageId);
+    if (kind === 'iceCandidate') await this.candidates.forgetSighting(from, to, req.candidate ?? null);
+    return failure(ErrorCode.BUFFER_FULL, `peer ${to} is reconnecting and its buffer is full`);
+  }
+
+  /** Records the sender's view of its link to `peerId`; may lead to ICE restart requests. */
+  async reportConnectionState(socket: PeerSocket, req: ConnectionStateReport): Promise<Result> {
+    const from = socket.data.peerId as string;
+    if (!(await this.rooms.isMember(req.roomId, from))) return failure(ErrorCode.NOT_IN_ROOM, `not in room ${req.roomId}`);
+    if (req.peerId === from || !(await this.rooms.isMember(req.roomId, req.peerId))) {
+      return failure(ErrorCode.PEER_NOT_FOUND, `peer ${req.peerId} is not in room ${req.roomId}`);
+    }
+    await this.tracker.report(req.roomId, from, req.peerId, req.connectionState, req.iceConnectionState);
+    return { ok: true };
+  }
+}

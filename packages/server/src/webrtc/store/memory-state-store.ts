@@ -1,0 +1,185 @@
+import type { Clock, TimerHandle } from '../../common/clock';
+import type { StateStore } from './state-store';
+
+type Entry =
+  | { kind: 'value'; value: unknown; expiresAt: number }
+  | { kind: 'set'; members: Map<string, number>; expiresAt: number }
+  | { kind: 'hash'; fields: Map<string, unknown>; expiresAt: number }
+  | { kind: 'list'; items: unknown[]; expiresAt: number };
+
+const NEVER = Number.POSITIVE_INFINITY;
+
+/**
+ * The single-node store: a Map with lazy expiry on access plus a periodic sweep, so memory stays
+ * bounded by live state even for keys nobody reads again.
+ */
+export class MemoryStateStore implements StateStore {
+  private readonly entries = new Map<string, Entry>();
+  private sweepTimer: TimerHandle | undefined;
+  private closed = false;
+
+  /**
+   * @param clock time source (fake in tests)
+   * @param sweepIntervalMs how often expired keys are purged. Default 10000.
+   */
+  constructor(
+    private readonly clock: Clock,
+    private readonly sweepIntervalMs = 10_000,
+  ) {
+    this.scheduleSweep();
+  }
+
+  private scheduleSweep(): void {
+    if (this.closed) return;
+    this.sweepTimer = this.clock.setTimeout(() => {
+      this.sweep();
+      this.scheduleSweep();
+    }, this.sweepIntervalMs);
+  }
+
+  /** Purges expired keys and set members now. */
+  sweep(): void {
+    const now = this.clock.now();
+    for (const [key, e] of this.entries) {
+      if (e.expiresAt <= now) {
+        this.entries.delete(key);
+      } else if (e.kind === 'set') {
+        for (const [m, exp] of e.members) if (exp <= now) e.members.delete(m);
+        if (e.members.size === 0) this.entries.delete(key);
+      }
+    }
+  }
+
+  private live(key: string): Entry | undefined {
+    const e = this.entries.get(key);
+    if (e && e.expiresAt <= this.clock.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return e;
+  }
+
+  private ofKind<K extends Entry['kind']>(key: string, kind: K): Extract<Entry, { kind: K }> | undefined {
+    const e = this.live(key);
+    if (!e) return undefined;
+    if (e.kind !== kind) throw new Error(`key ${key} holds a ${e.kind}, not a ${kind}`);
+    return e as Extract<Entry, { kind: K }>;
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    return this.ofKind(key, 'value')?.value as T | undefined;
+  }
+
+  async set<T>(key: string, value: T, ttlMs?: number): Promise<void> {
+    this.entries.set(key, {
+      kind: 'value',
+      value,
+      expiresAt: ttlMs === undefined ? NEVER : this.clock.now() + ttlMs,
+    });
+  }
+
+  async delete(...keys: string[]): Promise<void> {
+    for (const k of keys) this.entries.delete(k);
+  }
+
+  async addToSet(key: string, member: string, ttlMs: number, maxMembers: number): Promise<boolean> {
+    const now = this.clock.now();
+    let e = this.ofKind(key, 'set');
+    if (!e) {
+      e = { kind: 'set', members: new Map(), expiresAt: NEVER };
+      this.entries.set(key, e);
+    }
+    const exp = e.members.get(member);
+    if (exp !== undefined && exp > now) return false;
+    // Re-insert so Map order stays oldest-first for eviction.
+    e.members.delete(member);
+    e.members.set(member, now + ttlMs);
+    while (e.members.size > maxMembers) {
+      const oldest = e.members.keys().next().value as string;
+      e.members.delete(oldest);
+    }
+    return true;
+  }
+
+  async removeFromSet(key: string, member: string): Promise<void> {
+    const e = this.ofKind(key, 'set');
+    if (!e) return;
+    e.members.delete(member);
+    if (e.members.size === 0) this.entries.delete(key);
+  }
+
+  async setMembers(key: string): Promise<string[]> {
+    const e = this.ofKind(key, 'set');
+    if (!e) return [];
+    const now = this.clock.now();
+    const out: string[] = [];
+    for (const [m, exp] of e.members) if (exp > now) out.push(m);
+    return out;
+  }
+
+  async hashSetIfCapacity<T>(
+    key: string,
+    field: string,
+    value: T,
+    maxFields: number,
+  ): Promise<'added' | 'exists' | 'full'> {
+    let e = this.ofKind(key, 'hash');
+    if (!e) {
+      e = { kind: 'hash', fields: new Map(), expiresAt: NEVER };
+      this.entries.set(key, e);
+    }
+    if (e.fields.has(field)) {
+      e.fields.set(field, value);
+      return 'exists';
+    }
+    if (e.fields.size >= maxFields) return 'full';
+    e.fields.set(field, value);
+    return 'added';
+  }
+
+  async hashGet<T>(key: string, field: string): Promise<T | undefined> {
+    return this.ofKind(key, 'hash')?.fields.get(field) as T | undefined;
+  }
+
+  async hashGetAll<T>(key: string): Promise<Map<string, T>> {
+    const e = this.ofKind(key, 'hash');
+    return new Map(e ? (e.fields as Map<string, T>) : []);
+  }
+
+  async hashDelete(key: string, field: string): Promise<boolean> {
+    const e = this.ofKind(key, 'hash');
+    if (!e) return false;
+    const had = e.fields.delete(field);
+    if (e.fields.size === 0) this.entries.delete(key);
+    return had;
+  }
+
+  async listPush<T>(key: string, value: T, maxLength: number, ttlMs: number): Promise<boolean> {
+    let e = this.ofKind(key, 'list');
+    if (!e) {
+      e = { kind: 'list', items: [], expiresAt: NEVER };
+      this.entries.set(key, e);
+    }
+    e.expiresAt = this.clock.now() + ttlMs;
+    if (e.items.length >= maxLength) return false;
+    e.items.push(value);
+    return true;
+  }
+
+  async listDrain<T>(key: string): Promise<T[]> {
+    const e = this.ofKind(key, 'list');
+    this.entries.delete(key);
+    return e ? (e.items as T[]) : [];
+  }
+
+  async size(): Promise<number> {
+    this.sweep();
+    return this.entries.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.sweepTimer) this.clock.clearTimeout(this.sweepTimer);
+  }
+}

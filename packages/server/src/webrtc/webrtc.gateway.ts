@@ -1,0 +1,135 @@
+import { Inject, Logger } from '@nestjs/common';
+import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
+import {
+  createSchemas,
+  ErrorCode,
+  failure,
+  NAMESPACE,
+  type ClientToServerEvents,
+  type Result,
+  type ServerToClientEvents,
+} from '@switchboard/protocol';
+import type { Namespace, Socket } from 'socket.io';
+import type { z } from 'zod';
+import { APP_CONFIG, type AppConfig } from '../config/config';
+import { validate } from './dto/validation';
+import { SignalingService, peerChannel, roomChannel, type SignalTransport } from './signaling.service';
+
+interface SocketData {
+  peerId?: string;
+}
+type SignalingSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type SignalingNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type Ack = (result: Result<object>) => void;
+
+const MAX_MESSAGE_ID = 128;
+
+/**
+ * The Socket.IO edge of the `/webrtc` namespace. Handlers are bound with `socket.on` rather than
+ * `@SubscribeMessage`: Nest's per-message pipeline (context creation, RxJS, exception zones) costs
+ * more than the relay itself, and every handler here only validates, calls {@link SignalingService}
+ * and acknowledges.
+ */
+@WebSocketGateway({ namespace: NAMESPACE })
+export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
+  private readonly logger = new Logger(WebrtcGateway.name);
+  private readonly schemas;
+  private nsp: SignalingNamespace | undefined;
+
+  constructor(
+    @Inject(SignalingService) private readonly core: SignalingService,
+    @Inject(APP_CONFIG) config: AppConfig,
+  ) {
+    this.schemas = createSchemas({ maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 });
+  }
+
+  afterInit(nsp: SignalingNamespace): void {
+    this.nsp = nsp;
+    nsp.use((_socket, next) => {
+      if (this.core.isDraining) next(new Error(ErrorCode.SERVER_SHUTTING_DOWN));
+      else next();
+    });
+    const transport: SignalTransport = {
+      toPeer: (peerId, event, payload) => {
+        (nsp.to(peerChannel(peerId)).emit as (e: string, p: unknown) => boolean)(event, payload);
+      },
+      toRoom: (roomId, exceptPeerId, event, payload) => {
+        (nsp.to(roomChannel(roomId)).except(peerChannel(exceptPeerId)).emit as (e: string, p: unknown) => boolean)(
+          event,
+          payload,
+        );
+      },
+      leaveChannel: (peerId, roomId) => nsp.in(peerChannel(peerId)).socketsLeave(roomChannel(roomId)),
+      disconnectSocket: (socketId) => nsp.in(socketId).disconnectSockets(true),
+    };
+    this.core.attach(transport);
+  }
+
+  /** The namespace, once Socket.IO is up (used by graceful shutdown). */
+  get namespace(): SignalingNamespace | undefined {
+    return this.nsp;
+  }
+
+  handleConnection(socket: SignalingSocket): void {
+    const auth = socket.handshake.auth as { resumeToken?: unknown } | undefined;
+    // Handlers are bound before the async connect finishes; each waits for it on first use.
+    let ready: Promise<void> | undefined = this.core
+      .connect(socket, socket.recovered, auth?.resumeToken)
+      .catch((err: unknown) => this.logger.error({ err }, 'connect failed'))
+      .finally(() => (ready = undefined));
+
+    socket.on('disconnect', (reason) => {
+      void Promise.resolve(ready)
+        .then(() => this.core.disconnect(socket, reason))
+        .catch((err: unknown) => this.logger.error({ err }, 'disconnect handling failed'));
+    });
+
+    const bind = <S extends z.ZodType>(
+      event: keyof ClientToServerEvents,
+      schema: S,
+      handle: (data: z.output<S>) => Promise<Result<object>>,
+    ): void => {
+      socket.on(event, (...args: unknown[]) => {
+        const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+        const payload = args[0];
+        const respond = (result: Result<object>) => this.respond(socket, ack, payload, result);
+        const checked = validate(schema, payload);
+        if (!checked.ok) return respond(checked);
+        const run = () => handle(checked.data);
+        (ready ? ready.then(run) : run()).then(respond, (err: unknown) => {
+          this.logger.error({ err, event }, 'handler failed');
+          respond(failure(ErrorCode.INTERNAL, 'internal error'));
+        });
+      });
+    };
+
+    const s = this.schemas;
+    bind('joinRoom', s.joinRoom, (d) => this.core.joinRoom(socket, d));
+    bind('leaveRoom', s.leaveRoom, (d) => this.core.leaveRoom(socket, d));
+    bind('offer', s.offer, (d) => this.core.relay(socket, 'offer', d));
+    bind('answer', s.answer, (d) => this.core.relay(socket, 'answer', d));
+    bind('iceCandidate', s.iceCandidate, (d) => this.core.relay(socket, 'iceCandidate', d));
+    bind('connectionState', s.connectionState, (d) => this.core.reportConnectionState(socket, d));
+  }
+
+  // Answers through the ack; a client that sent a messageId without one gets a signalAck event.
+  private respond(socket: SignalingSocket, ack: Ack | undefined, payload: unknown, result: Result<object>): void {
+    if (ack) {
+      ack(result);
+      return;
+    }
+    const messageId = (payload as { messageId?: unknown } | null)?.messageId;
+    if (typeof messageId !== 'string' || messageId.length === 0 || messageId.length > MAX_MESSAGE_ID) return;
+    if (result.ok) {
+      const { duplicate, queued } = result as { duplicate?: boolean; queued?: boolean };
+      socket.emit('signalAck', {
+        messageId,
+        ok: true,
+        ...(duplicate ? { duplicate } : {}),
+        ...(queued ? { queued } : {}),
+      });
+    } else {
+      socket.emit('signalAck', { messageId, ok: false, error: result.error });
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import { Module } from '@nestjs/common';
+import { CLOCK, type Clock } from '../common/clock';
+import { APP_CONFIG, type AppConfig } from '../config/config';
+import { IceCandidateBufferService } from './services/ice-candidate-buffer.service';
+import { IceServerManagerService } from './services/ice-server-manager.service';
+import { PeerConnectionTrackerService } from './services/peer-connection-tracker.service';
+import { PeerSessionService } from './services/peer-session.service';
+import { RoomRegistryService } from './services/room-registry.service';
+import { SignalingStateMachineService } from './services/signaling-state-machine.service';
+import { SignalingService } from './signaling.service';
+import { STATE_STORE, type StateStore } from './store/state-store';
+import { WebrtcController } from './webrtc.controller';
+import { WebrtcGateway } from './webrtc.gateway';
+
+// The services are plain classes built by factories from validated config, so tests can
+// construct them directly with a fake clock and store, exactly as wired here.
+@Module({
+  controllers: [WebrtcController],
+  providers: [
+    {
+      provide: IceServerManagerService,
+      inject: [APP_CONFIG, CLOCK],
+      useFactory: (c: AppConfig, clock: Clock) =>
+        new IceServerManagerService(
+          {
+            stunUrls: c.STUN_URLS,
+            turnUrls: c.TURN_URL,
+            turnUsername: c.TURN_USERNAME,
+            turnPassword: c.TURN_PASSWORD,
+            turnSecret: c.TURN_SECRET,
+            turnTtlSeconds: c.TURN_TTL,
+          },
+          clock,
+        ),
+    },
+    {
+      provide: SignalingStateMachineService,
+      inject: [STATE_STORE, APP_CONFIG],
+      useFactory: (store: StateStore, c: AppConfig) =>
+        new SignalingStateMachineService(store, { windowMs: c.SIGNAL_DEDUP_WINDOW_MS, maxIdsPerDirection: 1024 }),
+    },
+    {
+      provide: IceCandidateBufferService,
+      inject: [STATE_STORE, APP_CONFIG],
+      useFactory: (store: StateStore, c: AppConfig) =>
+        new IceCandidateBufferService(store, {
+          maxPerPair: c.MAX_BUFFERED_SIGNALS_PER_PAIR,
+          holdTtlMs: c.RESUME_WINDOW_MS,
+          maxSeenPerPair: 512,
+          seenTtlMs: 120_000,
+        }),
+    },
+    {
+      provide: PeerConnectionTrackerService,
+      inject: [STATE_STORE, CLOCK, APP_CONFIG],
+      useFactory: (store: StateStore, clock: Clock, c: AppConfig) =>
+        new PeerConnectionTrackerService(
+          store,
+          clock,
+          {
+            maxAttempts: c.ICE_RESTART_MAX_ATTEMPTS,
+            minIntervalMs: c.ICE_RESTART_MIN_INTERVAL_MS,
+            restartTimeoutMs: c.ICE_RESTART_TIMEOUT_MS,
+            disconnectedTimeoutMs: c.DISCONNECTED_TIMEOUT_MS,
+            recordTtlMs: 10 * 60_000,
+          },
+          { requestRestart: () => undefined, connectionFailed: () => undefined },
+        ),
+    },
+    {
+      provide: RoomRegistryService,
+      inject: [STATE_STORE, APP_CONFIG],
+      useFactory: (store: StateStore, c: AppConfig) =>
+        new RoomRegistryService(store, { maxPeersPerRoom: c.MAX_PEERS_PER_ROOM }),
+    },
+    {
+      provide: PeerSessionService,
+      inject: [STATE_STORE, CLOCK, APP_CONFIG],
+      useFactory: (store: StateStore, clock: Clock, c: AppConfig) =>
+        new PeerSessionService(store, clock, { resumeWindowMs: c.RESUME_WINDOW_MS }),
+    },
+    {
+      provide: SignalingService,
+      inject: [
+        CLOCK,
+        APP_CONFIG,
+        RoomRegistryService,
+        PeerSessionService,
+        SignalingStateMachineService,
+        IceCandidateBufferService,
+        PeerConnectionTrackerService,
+        IceServerManagerService,
+      ],
+      useFactory: (
+        clock: Clock,
+        c: AppConfig,
+        rooms: RoomRegistryService,
+        sessions: PeerSessionService,
+        sm: SignalingStateMachineService,
+        cb: IceCandidateBufferService,
+        tracker: PeerConnectionTrackerService,
+        ice: IceServerManagerService,
+      ) => new SignalingService(clock, { resumeWindowMs: c.RESUME_WINDOW_MS }, rooms, sessions, sm, cb, tracker, ice),
+    },
+    WebrtcGateway,
+  ],
+  exports: [SignalingService, WebrtcGateway],
+})
+export class WebrtcModule {}
