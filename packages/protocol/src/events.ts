@@ -146,6 +146,14 @@ export interface SignalAckEvent {
   error?: { code: string; message: string };
 }
 
+/**
+ * Sent once to a new connection with the peer id the server assigned. It travels through the
+ * peer's channel (a broadcast), so the client holds a Socket.IO recovery offset from the start.
+ */
+export interface SessionEvent {
+  peerId: string;
+}
+
 export interface ResumedEvent {
   peerId: string;
   /** The rooms the peer is still in, with their current peers (excluding itself). */
@@ -186,6 +194,7 @@ export interface ServerToClientEvents {
   iceRestartRequired: (event: IceRestartRequiredEvent) => void;
   connectionFailed: (event: ConnectionFailedEvent) => void;
   signalAck: (event: SignalAckEvent) => void;
+  session: (event: SessionEvent) => void;
   resumed: (event: ResumedEvent) => void;
   resumeFailed: (event: ResumeFailedEvent) => void;
   serverShutdown: (event: ServerShutdownEvent) => void;

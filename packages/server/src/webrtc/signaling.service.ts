@@ -154,6 +154,7 @@ export class SignalingService {
     const session = await this.sessions.create(socket.id);
     socket.data.peerId = session.peerId;
     socket.join(peerChannel(session.peerId));
+    this.io.toPeer(session.peerId, 'session', { peerId: session.peerId });
   }
 
   private async resume(socket: PeerSocket, peerId: string, previousSocketId: string | null): Promise<void> {
@@ -169,7 +170,8 @@ export class SignalingService {
       rooms.push({ roomId, peers: (await this.rooms.peers(roomId)).filter((p) => p.peerId !== peerId) });
     }
     const resumeToken = await this.sessions.issueToken(peerId);
-    socket.emit('resumed', { peerId, rooms, resumeToken });
+    // Through the channel, like `session`, so the socket has a fresh recovery offset.
+    this.io.toPeer(peerId, 'resumed', { peerId, rooms, resumeToken });
     // With the in-memory store nothing can interleave between markOnline and this drain, so held
     // signals go out before any newer one. A shared store needs the two to be one atomic step.
     for (const { signals } of await this.candidates.drain(peerId)) {

@@ -72,16 +72,22 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
 
   handleConnection(socket: SignalingSocket): void {
     const auth = socket.handshake.auth as { resumeToken?: unknown } | undefined;
-    // Handlers are bound before the async connect finishes; each waits for it on first use.
-    let ready: Promise<void> | undefined = this.core
+    // One queue per socket: the core's handlers await the store a varying number of times, so
+    // without it a candidate sent after an offer could overtake it. Messages are handled, and
+    // forwarded, in the order the client sent them; connect runs first.
+    let tail: Promise<unknown> = this.core
       .connect(socket, socket.recovered, auth?.resumeToken)
-      .catch((err: unknown) => this.logger.error({ err }, 'connect failed'))
-      .finally(() => (ready = undefined));
+      .catch((err: unknown) => this.logger.error({ err }, 'connect failed'));
+    const enqueue = (job: () => Promise<void>): void => {
+      tail = tail.then(job);
+    };
 
     socket.on('disconnect', (reason) => {
-      void Promise.resolve(ready)
-        .then(() => this.core.disconnect(socket, reason))
-        .catch((err: unknown) => this.logger.error({ err }, 'disconnect handling failed'));
+      enqueue(() =>
+        this.core.disconnect(socket, reason).catch((err: unknown) => {
+          this.logger.error({ err }, 'disconnect handling failed');
+        }),
+      );
     });
 
     const bind = <S extends z.ZodType>(
@@ -92,13 +98,16 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
       socket.on(event, (...args: unknown[]) => {
         const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
         const payload = args[0];
-        const respond = (result: Result<object>) => this.respond(socket, ack, payload, result);
         const checked = validate(schema, payload);
-        if (!checked.ok) return respond(checked);
-        const run = () => handle(checked.data);
-        (ready ? ready.then(run) : run()).then(respond, (err: unknown) => {
-          this.logger.error({ err, event }, 'handler failed');
-          respond(failure(ErrorCode.INTERNAL, 'internal error'));
+        enqueue(async () => {
+          let result: Result<object>;
+          try {
+            result = checked.ok ? await handle(checked.data) : checked;
+          } catch (err) {
+            this.logger.error({ err, event }, 'handler failed');
+            result = failure(ErrorCode.INTERNAL, 'internal error');
+          }
+          this.respond(socket, ack, payload, result);
         });
       });
     };

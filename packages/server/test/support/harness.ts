@@ -1,0 +1,140 @@
+import type {
+  ClientToServerEvents,
+  JoinRoomResponse,
+  Result,
+  ServerToClientEvents,
+} from '@switchboard/protocol';
+import { io, type Socket } from 'socket.io-client';
+import { createApp, type SwitchboardApp } from '../../src/bootstrap';
+import type { Clock } from '../../src/common/clock';
+import { loadConfig, type EnvInput } from '../../src/config/config';
+import { MemoryStateStore } from '../../src/webrtc/store/memory-state-store';
+import { SystemClock } from '../../src/common/clock';
+
+export type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+export interface TestServer {
+  url: string;
+  sb: SwitchboardApp;
+  store: MemoryStateStore;
+  close(): Promise<void>;
+}
+
+/** Starts a real server on 127.0.0.1, port 0, with test-friendly defaults overridden by `env`. */
+export async function startServer(env: EnvInput = {}, clock: Clock = new SystemClock()): Promise<TestServer> {
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'silent',
+    STUN_URLS: '',
+    DEMO_ENABLED: 'false',
+    ...env,
+  });
+  const store = new MemoryStateStore(clock);
+  const sb = await createApp(config, { clock, store });
+  const url = await sb.listen();
+  return { url, sb, store, close: () => sb.shutdown() };
+}
+
+/** A connected client of the /webrtc namespace, with its assigned peer id. */
+export async function connect(
+  url: string,
+  opts: { auth?: Record<string, unknown>; reconnection?: boolean } = {},
+): Promise<Client & { peerId: string }> {
+  const socket = io(`${url}/webrtc`, {
+    transports: ['websocket'],
+    forceNew: true,
+    reconnection: opts.reconnection ?? false,
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 100,
+    auth: opts.auth ?? {},
+  }) as Client & { peerId: string };
+  const session = once(socket, 'session', 5000);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', (err) => reject(err));
+  });
+  if (!opts.auth?.resumeToken) socket.peerId = (await session).peerId;
+  else session.catch(() => undefined);
+  return socket;
+}
+
+/** Resolves with the next `event`, or rejects after `ms`. */
+export function once<E extends keyof ServerToClientEvents>(
+  socket: Client,
+  event: E,
+  ms = 3000,
+): Promise<Parameters<ServerToClientEvents[E]>[0]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.off(event, handler as never);
+      reject(new Error(`no ${event} within ${ms} ms`));
+    }, ms);
+    const handler = (payload: Parameters<ServerToClientEvents[E]>[0]) => {
+      clearTimeout(timer);
+      socket.off(event, handler as never);
+      resolve(payload);
+    };
+    socket.on(event, handler as never);
+  });
+}
+
+/** Collects every `event` from now on. */
+export function record<E extends keyof ServerToClientEvents>(
+  socket: Client,
+  event: E,
+): Parameters<ServerToClientEvents[E]>[0][] {
+  const seen: Parameters<ServerToClientEvents[E]>[0][] = [];
+  socket.on(event, ((p: Parameters<ServerToClientEvents[E]>[0]) => seen.push(p)) as never);
+  return seen;
+}
+
+/** Emits with an ack and returns the result envelope. */
+export function request<E extends keyof ClientToServerEvents>(
+  socket: Client,
+  event: E,
+  payload: unknown,
+): Promise<Result<Record<string, unknown>>> {
+  return (socket.timeout(3000).emitWithAck as (e: string, p: unknown) => Promise<Result<Record<string, unknown>>>)(
+    event,
+    payload,
+  );
+}
+
+export async function join(socket: Client, roomId: string, displayName?: string): Promise<JoinRoomResponse> {
+  const res = await request(socket, 'joinRoom', { roomId, ...(displayName ? { displayName } : {}) });
+  if (!res.ok) throw new Error(`join failed: ${res.error.code} ${res.error.message}`);
+  return res as unknown as JoinRoomResponse;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Waits until `check` is true, polling; throws after `ms`. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 3000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export const SDP = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
+
+export function candidate(port: number, ufrag = 'abcd') {
+  return {
+    candidate: `candidate:842163049 1 udp 1677729535 192.0.2.1 ${port} typ srflx raddr 0.0.0.0 rport 0 generation 0`,
+    sdpMid: '0',
+    sdpMLineIndex: 0,
+    usernameFragment: ufrag,
+  };
+}
+
+/** Closes clients without throwing. */
+export function closeAll(...sockets: (Client | undefined)[]): void {
+  for (const s of sockets) s?.disconnect();
+}
+
+/** Emits without an ack callback and without type checks (for malformed or fire-and-forget input). */
+export function rawEmit(socket: Client, event: string, ...args: unknown[]): void {
+  (socket.emit as unknown as (e: string, ...a: unknown[]) => void)(event, ...args);
+}
