@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { startServer, children, ROOT, OURS_MAIN } from './lib/server-proc.mjs';
+import { startServer, children, ROOT, OURS_MAIN, cpuWindow } from './lib/server-proc.mjs';
 import { WorkerPool } from './lib/pool.mjs';
 import { summarize, addCounts, sumCounts } from './lib/stats.mjs';
 import { summarizeProfile, formatProfile } from './lib/cpuprofile-summary.mjs';
@@ -73,6 +73,7 @@ const CFG = QUICK
       deadlineMs: 570000,
     };
 CFG.loadWorkers = Number(opt('workers', process.env.BENCH_WORKERS || 2));
+CFG.latencyWorkers = Number(opt('latency-workers', process.env.BENCH_LATENCY_WORKERS || 1));
 CFG.relayWindow = Number(opt('window', process.env.BENCH_WINDOW || 8));
 if (opt('peers')) CFG.capacityPeers = Number(opt('peers'));
 CFG.callSetupCandidates = 10;
@@ -145,6 +146,15 @@ const range = (n) => [...Array(n).keys()];
 const split = (total, parts) => range(parts).map((i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 
 let pool = null;
+/** Starts a machine CPU window over the bench's own processes; call the result to read it. */
+const machineWindow = (server) =>
+  cpuWindow(() => [process.pid, server.pid, ...(pool ? pool.workers.filter((w) => !w.exited).map((w) => w.proc.pid) : [])]);
+const machineNote = (m) =>
+  `foreign CPU ${m.foreignPct.toFixed(0)}%${m.stealPct >= 5 ? `, steal ${m.stealPct.toFixed(0)}%` : ''}`;
+const foreignPhases = [];
+const noteForeign = (what, m) => {
+  if (m.foreignPct > 15 || m.stealPct > 15) foreignPhases.push(`${what}: ${machineNote(m)}`);
+};
 const results = {
   meta: {
     startedAt: new Date().toISOString(),
@@ -208,6 +218,7 @@ async function capacity(target) {
     await sleep(300);
     const empty = await server.memAfterGc();
     const cpu0 = server.cpuMicros();
+    const mw = machineWindow(server);
     const t0 = performance.now();
     const perWorker = split(Math.floor(peers / 2), ws.length);
     const setups = await pool.each(
@@ -218,6 +229,8 @@ async function capacity(target) {
     );
     const connectMs = performance.now() - t0;
     const cpuConnect = server.cpuMicros() - cpu0;
+    const machine = mw();
+    noteForeign(`${target} capacity connect`, machine);
     const joined = setups.reduce((n, s) => n + s.peers, 0);
     const connectErrors = {};
     const joinErrors = {};
@@ -251,6 +264,7 @@ async function capacity(target) {
       joinErrors,
       disconnects,
       errors,
+      machine,
       held: joined === peers && connected === peers && errors === 0,
       server: serverHealth(server),
     };
@@ -285,9 +299,12 @@ async function relay(target) {
           await pool.each(ws, 'relay', { size, window: CFG.relayWindow }, 30000);
           await sleep(CFG.relayWarmupMs);
           const c0 = server.cpuMicros();
+          const mw = machineWindow(server);
           const t0 = performance.now();
           const s0 = sumSnap(await pool.each(ws, 'snapshot', {}, 30000));
           await sleep(CFG.relayMeasureMs);
+          const machine = mw();
+          noteForeign(`${target} relay ${pairCount}/${size}`, machine);
           const c1 = server.cpuMicros();
           const t1 = performance.now();
           const s1 = sumSnap(await pool.each(ws, 'snapshot', {}, 30000));
@@ -309,13 +326,14 @@ async function relay(target) {
             window_delta: d,
             errors: errorsOf(d) + setupErrors,
             undrainedAfterStop: end.pending,
+            machine,
             heapUsedAfterGc: mem.heapUsed,
             rssAfterGc: mem.rss,
           };
           phases.push(phase);
           log(
             `${target}: relay ${pairCount} pairs ${size}: ${Math.round(phase.deliveredPerSec)} signals/s, ` +
-              `${phase.serverCpuUsPerSignal.toFixed(1)} µs CPU/signal, server CPU ${phase.serverCpuPercent.toFixed(0)}%, errors ${phase.errors}`,
+              `${phase.serverCpuUsPerSignal.toFixed(1)} µs CPU/signal, server CPU ${phase.serverCpuPercent.toFixed(0)}%, errors ${phase.errors}, ${machineNote(machine)}`,
           );
         }
         await pool.each(ws, 'close', {}, 30000);
@@ -348,10 +366,12 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
   await pool.each(ws, 'rate', (i) => ({ rate: per[ws.indexOf(i)], size: 'candidate' }), 30000);
   await sleep(warmupMs);
   const c0 = server.cpuMicros();
+  const mw = machineWindow(server);
   const t0 = performance.now();
   const s0 = sumSnap(await pool.each(ws, 'record', { on: true }, 30000));
   await sleep(measureMs);
   const s1 = sumSnap(await pool.each(ws, 'record', { on: false }, 30000));
+  const machine = mw();
   const t1 = performance.now();
   const c1 = server.cpuMicros();
   await pool.each(ws, 'stop', { drainMs: 3000 }, 30000);
@@ -367,11 +387,12 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
     serverCpuPercent: (100 * (c1 - c0)) / 1e6 / secs,
     window_delta: d,
     errors: errorsOf(d),
+    machine,
   };
 }
 
 async function latency(target) {
-  const ws = range(CFG.loadWorkers);
+  const ws = range(CFG.latencyWorkers);
   return withServer(target, 'latency', async (server) => {
     const perWorker = split(CFG.latencyPairs, ws.length);
     await pool.each(
@@ -391,9 +412,10 @@ async function latency(target) {
       r.sustained = r.deliveredPerSec >= 0.95 * rate;
       r.underLimit = r.latencyMs.p99 < CFG.p99LimitMs && r.sustained && r.errors === 0;
       steps.push(r);
+      noteForeign(`${target} latency ${rate}/s`, r.machine);
       log(
         `${target}: ${rate}/s → ${Math.round(r.deliveredPerSec)}/s delivered, p50 ${r.latencyMs.p50.toFixed(2)} ` +
-          `p95 ${r.latencyMs.p95.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, server CPU ${r.serverCpuPercent.toFixed(0)}%, errors ${r.errors}`,
+          `p95 ${r.latencyMs.p95.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, server CPU ${r.serverCpuPercent.toFixed(0)}%, errors ${r.errors}, ${machineNote(r.machine)}`,
       );
       if (searching) {
         if (r.underLimit) maxRateUnderLimit = rate;
@@ -424,11 +446,14 @@ async function callsetup(target) {
     await pool.each(bg, 'setup', (i) => ({ url: server.url, target, pairs: perBg[bg.indexOf(i)], prefix: 'bg' }), 60000);
     const reps = CFG.callSetupReps;
     const run = async () => {
+      const mw = machineWindow(server);
       const s0 = sumSnap([await pool.call(0, 'snapshot')]);
       const r = await pool.call(0, 'callSetup', { reps, candidates: CFG.callSetupCandidates, timeoutMs: 5000 }, reps * 8000);
       const s1 = sumSnap([await pool.call(0, 'snapshot')]);
       const d = snapDelta(s0, s1);
-      return { reps, completed: r.times.length, failures: r.failures, ms: summarize(r.times), errors: r.failures + errorsOf(d), delta: d };
+      const machine = mw();
+      noteForeign(`${target} call setup`, machine);
+      return { machine, reps, completed: r.times.length, failures: r.failures, ms: summarize(r.times), errors: r.failures + errorsOf(d), delta: d };
     };
     const idle = await run();
     log(`${target}: call setup idle p50 ${idle.ms.p50.toFixed(2)} p95 ${idle.ms.p95.toFixed(2)} ms, errors ${idle.errors}`);
@@ -582,7 +607,7 @@ async function finish(partial = false) {
   out.push(`Switchboard load benchmark — ${QUICK ? 'QUICK mode (fewer peers/pairs, shorter phases)' : 'full run'}${partial ? ' — PARTIAL' : ''}`);
   out.push(
     `Node ${process.version}, ${CORES} cores (${results.meta.cpu}); the server and the load workers ` +
-      `(${CFG.loadWorkers} for load, ${CFG.capacityWorkers} for capacity) share these ${CORES} cores, so client CPU limits some figures.`,
+      `(${CFG.loadWorkers} for relay and call setup, ${CFG.latencyWorkers} for latency, ${CFG.capacityWorkers} for capacity) share these ${CORES} cores, so client CPU limits some figures.`,
   );
   out.push(
     `Baseline: bare Socket.IO ${sioVersion()} relay (bench/baseline-server.mjs), WebSocket only, signals and joins acked like ours; ` +
@@ -606,6 +631,11 @@ async function finish(partial = false) {
       }
     }
   }
+  if (foreignPhases.length) {
+    out.push('  WARNING: other processes used CPU during these phases (figures disturbed):');
+    for (const f of foreignPhases) out.push(`    ${f}`);
+  }
+  results.foreignLoad = foreignPhases;
   if (results.scenarios.relay?.ours?.profile) {
     const p = results.scenarios.relay.ours.profile;
     out.push('');

@@ -186,3 +186,39 @@ export async function startServer({ target, logFile, nodeArgs = [], startTimeout
   };
   return server;
 }
+
+/** Machine-wide CPU from /proc/stat in microseconds: user+nice+system (busy) and steal. */
+export function machineCpuMicros() {
+  try {
+    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    return { busy: ((f[0] + f[1] + f[2]) * 1e6) / CLK_TCK, steal: ((f[7] || 0) * 1e6) / CLK_TCK };
+  } catch {
+    return { busy: NaN, steal: NaN };
+  }
+}
+
+/**
+ * Measures over a phase how much CPU went to the bench's own processes (server, workers, driver)
+ * and how much to anything else on the machine ("foreign": e.g. a concurrent build), so that a
+ * result disturbed by other load can be recognised. Softirq time (loopback networking) is left out
+ * of both, since it is not charged to processes.
+ */
+export function cpuWindow(pids) {
+  const procs = () => pids().reduce((n, pid) => n + (cpuMicros(pid) || 0), 0);
+  const m0 = machineCpuMicros();
+  const p0 = procs();
+  const t0 = process.hrtime.bigint();
+  return () => {
+    const m1 = machineCpuMicros();
+    const p1 = procs();
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const pct = (us) => (100 * us) / 1e6 / secs;
+    return {
+      benchPct: pct(p1 - p0),
+      foreignPct: Math.max(0, pct(m1.busy - m0.busy - (p1 - p0))),
+      stealPct: pct(m1.steal - m0.steal),
+    };
+  };
+}

@@ -2,6 +2,8 @@ import type {
   ClientToServerEvents,
   JoinRoomResponse,
   Result,
+  ResumedEvent,
+  ResumeFailedEvent,
   ServerToClientEvents,
 } from '@switchboard/protocol';
 import { io, type Socket } from 'socket.io-client';
@@ -36,11 +38,22 @@ export async function startServer(env: EnvInput = {}, clock: Clock = new SystemC
   return { url, sb, store, close: () => sb.shutdown() };
 }
 
+export type ConnectedClient = Client & {
+  peerId: string;
+  /** The server's answer to a resume token in the handshake. */
+  resumeOutcome: Promise<{ resumed?: ResumedEvent; failed?: ResumeFailedEvent }>;
+};
+
 /** A connected client of the /webrtc namespace, with its assigned peer id. */
 export async function connect(
   url: string,
-  opts: { auth?: Record<string, unknown>; reconnection?: boolean } = {},
-): Promise<Client & { peerId: string }> {
+  opts: {
+    auth?: Record<string, unknown>;
+    reconnection?: boolean;
+    /** Called before the handshake, to attach listeners for what the server sends at once. */
+    setup?: (socket: Client) => void;
+  } = {},
+): Promise<ConnectedClient> {
   const socket = io(`${url}/webrtc`, {
     transports: ['websocket'],
     forceNew: true,
@@ -48,14 +61,26 @@ export async function connect(
     reconnectionDelay: 50,
     reconnectionDelayMax: 100,
     auth: opts.auth ?? {},
-  }) as Client & { peerId: string };
+  }) as ConnectedClient;
+  opts.setup?.(socket);
   const session = once(socket, 'session', 5000);
+  // Listen before connecting: the server answers a resume token right after the handshake.
+  const resumed = once(socket, 'resumed', 5000).then((event) => ({ resumed: event }));
+  const failed = once(socket, 'resumeFailed', 5000).then((event) => ({ failed: event }));
+  socket.resumeOutcome = Promise.race([resumed, failed]);
+  socket.resumeOutcome.catch(() => undefined);
+  resumed.catch(() => undefined);
+  failed.catch(() => undefined);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', (err) => reject(err));
   });
   if (!opts.auth?.resumeToken) socket.peerId = (await session).peerId;
-  else session.catch(() => undefined);
+  else {
+    session.catch(() => undefined);
+    const outcome = await socket.resumeOutcome;
+    socket.peerId = outcome.resumed ? outcome.resumed.peerId : (await session).peerId;
+  }
   return socket;
 }
 

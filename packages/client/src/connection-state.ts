@@ -1,0 +1,28 @@
+/**
+ * The client's own state towards the signaling server and its room (the state of each
+ * peer-to-peer link is the browser's `RTCPeerConnectionState`, reported per peer).
+ *
+ * ```
+ * idle ──connect()──▶ connecting ──joined──▶ connected ◀──resumed / rejoined──┐
+ *                         │                      │ socket lost                 │
+ *                         │                      ▼                             │
+ *                         └──policy gives up──▶ disconnected ◀── reconnecting ─┘
+ * any state ──close()──▶ closed
+ * ```
+ */
+export const ConnectionState = {
+  /** Created; `connect()` not called yet. */
+  Idle: 'idle',
+  /** Fetching the server's settings, opening the socket and joining the room. */
+  Connecting: 'connecting',
+  /** In the room: signaling works. */
+  Connected: 'connected',
+  /** The socket was lost; peer connections stay up while the client reconnects and resumes. */
+  Reconnecting: 'reconnecting',
+  /** The reconnect policy gave up, or the server refused the join for good. `connect()` may be called again. */
+  Disconnected: 'disconnected',
+  /** `close()` was called. Terminal. */
+  Closed: 'closed',
+} as const;
+
+export type ConnectionState = (typeof ConnectionState)[keyof typeof ConnectionState];

@@ -1,0 +1,409 @@
+import { io, type Socket } from 'socket.io-client';
+import type {
+  ClientToServerEvents,
+  HandshakeAuth,
+  IceCandidateRequest,
+  ResumeFailedEvent,
+  ResumedEvent,
+  Result,
+  SdpSignalRequest,
+  ServerToClientEvents,
+  SignalAckEvent,
+  SignalResponse,
+} from '@switchboard/protocol';
+import { SwitchboardError } from './errors';
+import type { Logger } from './logger';
+import type { ReconnectPolicy } from './reconnect-policy';
+
+/** The Socket.IO client socket of the protocol, events typed in both directions. */
+export type SignalSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/** Signals relayed to one peer: sent at least once, in order, kept across reconnects. */
+export type SignalEvent = 'offer' | 'answer' | 'iceCandidate';
+type SignalPayload<E extends SignalEvent> = E extends 'iceCandidate' ? IceCandidateRequest : SdpSignalRequest;
+
+/** Requests that are only meaningful on the current connection (not queued across reconnects). */
+export type RequestEvent = 'joinRoom' | 'leaveRoom' | 'connectionState';
+
+/** The acknowledgement an event's callback receives. */
+export type AckOf<E extends keyof ClientToServerEvents> = Parameters<Parameters<ClientToServerEvents[E]>[1]>[0];
+
+/** How the session stood once a (re)connection completed. */
+export type SessionOutcome =
+  /** First connection, or a reconnection without a resume token: the client must join. */
+  | { kind: 'fresh' }
+  /** Socket.IO restored the session (same peer id, missed packets replayed). */
+  | { kind: 'recovered' }
+  /** The server accepted the resume token (same peer id). */
+  | { kind: 'resumed'; event: ResumedEvent }
+  /** The server refused the token (or never answered it): the client must rejoin with a new peer id. */
+  | { kind: 'resume-failed'; error: ResumeFailedEvent['error'] };
+
+export interface SignalChannelOptions {
+  /** Server origin, e.g. `https://example.com`. */
+  url: string;
+  namespace: string;
+  ackTimeoutMs: number;
+  maxSendAttempts: number;
+  connectTimeoutMs: number;
+  resumeTimeoutMs: number;
+  reconnectPolicy: () => ReconnectPolicy;
+  resumeWindowMs?: number;
+  authToken?: string;
+  logger: Logger;
+}
+
+export interface SignalChannelHooks {
+  /** A connection is usable; `outcome` says whether the old session survived. */
+  onReady(outcome: SessionOutcome): void;
+  /** The connection was lost (not by `close()`): the channel reconnects on its own. */
+  onLost(reason: string): void;
+  /** The next attempt is scheduled. */
+  onRetryScheduled(info: { attempt: number; delayMs: number; reason: string }): void;
+  /** The reconnect policy gave up. */
+  onGiveUp(reason: string): void;
+  /** A `resumed` event outside a handshake (after a Socket.IO recovery): new token and the room's peers. */
+  onResumedLater(event: ResumedEvent): void;
+  /** A queued signal failed for good. */
+  onSignalFailed(error: SwitchboardError, to: string, event: SignalEvent): void;
+}
+
+interface OutboxEntry {
+  event: SignalEvent;
+  payload: SdpSignalRequest | IceCandidateRequest;
+  to: string;
+  messageId: string;
+  /** Transmissions so far; an ack callback of an older transmission is stale. */
+  transmissions: number;
+  /** Ack timeouts while connected (disconnections do not count). */
+  timeouts: number;
+  inFlight: boolean;
+  resolve: (response: SignalResponse) => void;
+  reject: (error: SwitchboardError) => void;
+}
+
+interface Attempt {
+  sentToken: boolean;
+  connected: boolean;
+  finished: boolean;
+  early?: SessionOutcome;
+  resumeTimer?: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The signaling transport: one Socket.IO socket on the protocol namespace (WebSocket only),
+ * its reconnect loop driven by a {@link ReconnectPolicy}, session resume (Socket.IO recovery,
+ * else the resume token), and an outbox that delivers signals at least once and in order.
+ * It knows nothing about rooms or peer connections.
+ */
+export class SignalChannel {
+  readonly socket: SignalSocket;
+  private resumeToken: string | null = null;
+  private ready = false;
+  private closed = false;
+  private attempt: Attempt | null = null;
+  private retryCount = 0;
+  private lostAt = 0;
+  private lastReason = '';
+  private serverHintMs: number | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private outbox: OutboxEntry[] = [];
+
+  constructor(
+    private readonly options: SignalChannelOptions,
+    private readonly hooks: SignalChannelHooks,
+  ) {
+    this.socket = io(options.url + options.namespace, {
+      transports: ['websocket'],
+      autoConnect: false,
+      // The channel runs its own reconnect loop so that the policy object decides the delays.
+      reconnection: false,
+      timeout: options.connectTimeoutMs,
+    });
+    this.socket.on('connect', () => this.onConnect());
+    this.socket.on('disconnect', (reason) => this.onDisconnect(reason));
+    this.socket.on('connect_error', (error) => this.onConnectError(error));
+    this.socket.on('resumed', (event) => this.onResumed(event));
+    this.socket.on('resumeFailed', (event) => this.onResumeFailed(event));
+    this.socket.on('serverShutdown', (event) => {
+      this.serverHintMs = event.reconnectAfterMs;
+      this.options.logger.info(`server is shutting down; reconnecting after ${event.reconnectAfterMs} ms`);
+    });
+    this.socket.on('signalAck', (event) => this.onSignalAck(event));
+  }
+
+  /** True while connected and the session is settled: signals go out at once. */
+  get isReady(): boolean {
+    return this.ready && this.socket.connected;
+  }
+
+  /** Opens the first connection. */
+  open(): void {
+    this.lostAt = Date.now();
+    this.retryCount = 0;
+    this.connectNow();
+  }
+
+  /** Stores the token that the next reconnection presents (from the join ack or `resumed`). */
+  setResumeToken(token: string | null): void {
+    this.resumeToken = token;
+  }
+
+  /**
+   * Sends a signal to a peer: queued while the socket is down, retried on ack timeout, flushed in
+   * order after a resume. Resolves with the server's acknowledgement.
+   */
+  send<E extends SignalEvent>(event: E, payload: SignalPayload<E> & { messageId: string }): Promise<SignalResponse> {
+    if (this.closed) return Promise.reject(SwitchboardError.closed());
+    return new Promise((resolve, reject) => {
+      const entry: OutboxEntry = {
+        event,
+        payload,
+        to: payload.to,
+        messageId: payload.messageId,
+        transmissions: 0,
+        timeouts: 0,
+        inFlight: false,
+        resolve,
+        reject,
+      };
+      this.outbox.push(entry);
+      if (this.isReady) this.transmit(entry);
+    });
+  }
+
+  /** Sends a request on the current connection and waits for its ack (retried on timeout while connected). */
+  async request<E extends RequestEvent>(
+    event: E,
+    payload: Parameters<ClientToServerEvents[E]>[0],
+    attempts = this.options.maxSendAttempts,
+  ): Promise<AckOf<E>> {
+    for (let i = 1; ; i++) {
+      if (this.closed) throw SwitchboardError.closed();
+      if (!this.socket.connected) throw new Error(`cannot send ${event}: not connected`);
+      try {
+        // The typed overloads cannot be picked from a union event name; the payload type is checked above.
+        const emitter = this.socket.timeout(this.options.ackTimeoutMs) as unknown as {
+          emitWithAck(event: string, payload: unknown): Promise<AckOf<E>>;
+        };
+        return await emitter.emitWithAck(event, payload);
+      } catch (error) {
+        if (i >= attempts || !this.socket.connected) throw error;
+        this.options.logger.debug(`${event} not acknowledged; retrying (${i}/${attempts})`);
+      }
+    }
+  }
+
+  /** Forgets queued signals (after a rejoin under a new peer id they would come from a stranger). */
+  clearOutbox(): void {
+    const dropped = this.outbox;
+    this.outbox = [];
+    for (const entry of dropped) entry.resolve({ duplicate: false });
+  }
+
+  /** Forgets queued signals to one peer (it left). */
+  dropSignalsTo(peerId: string): void {
+    const keep: OutboxEntry[] = [];
+    for (const entry of this.outbox) {
+      if (entry.to === peerId) entry.resolve({ duplicate: false });
+      else keep.push(entry);
+    }
+    this.outbox = keep;
+  }
+
+  /** Number of signals not yet acknowledged. */
+  get pendingSignals(): number {
+    return this.outbox.length;
+  }
+
+  /** Closes the socket for good; safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ready = false;
+    clearTimeout(this.retryTimer);
+    if (this.attempt) clearTimeout(this.attempt.resumeTimer);
+    this.outbox = [];
+    this.socket.disconnect();
+  }
+
+  // ---- connection lifecycle ----
+
+  private connectNow(): void {
+    if (this.closed) return;
+    const auth: HandshakeAuth = {};
+    if (this.options.authToken) auth.token = this.options.authToken;
+    if (this.resumeToken) auth.resumeToken = this.resumeToken;
+    this.socket.auth = auth as Record<string, unknown>;
+    this.attempt = { sentToken: this.resumeToken !== null, connected: false, finished: false };
+    this.socket.connect();
+  }
+
+  private onConnect(): void {
+    const attempt = this.attempt;
+    if (!attempt || this.closed) return;
+    attempt.connected = true;
+    this.retryCount = 0;
+    this.serverHintMs = undefined;
+    if (this.socket.recovered) return this.finish(attempt, { kind: 'recovered' });
+    if (!attempt.sentToken) return this.finish(attempt, { kind: 'fresh' });
+    if (attempt.early) return this.finish(attempt, attempt.early);
+    attempt.resumeTimer = setTimeout(() => {
+      this.options.logger.warn('no answer to the resume token; rejoining');
+      this.finish(attempt, {
+        kind: 'resume-failed',
+        error: { code: 'RESUME_REJECTED', message: 'no answer to the resume token' },
+      });
+    }, this.options.resumeTimeoutMs);
+  }
+
+  private onResumed(event: ResumedEvent): void {
+    this.resumeToken = event.resumeToken;
+    const attempt = this.attempt;
+    if (attempt && attempt.sentToken && !attempt.finished) {
+      const outcome: SessionOutcome = { kind: 'resumed', event };
+      if (attempt.connected) this.finish(attempt, outcome);
+      else attempt.early = outcome;
+      return;
+    }
+    this.hooks.onResumedLater(event);
+  }
+
+  private onResumeFailed(event: ResumeFailedEvent): void {
+    this.resumeToken = null;
+    const attempt = this.attempt;
+    const outcome: SessionOutcome = { kind: 'resume-failed', error: event.error };
+    if (attempt && !attempt.finished) {
+      if (attempt.connected) this.finish(attempt, outcome);
+      else attempt.early = outcome;
+      return;
+    }
+    // Refused after the session was declared usable (e.g. after a recovery): the identity is gone.
+    this.hooks.onReady(outcome);
+  }
+
+  private finish(attempt: Attempt, outcome: SessionOutcome): void {
+    if (attempt.finished || attempt !== this.attempt) return;
+    attempt.finished = true;
+    clearTimeout(attempt.resumeTimer);
+    if (outcome.kind === 'resume-failed' || outcome.kind === 'fresh') {
+      // Queued signals were addressed as the old identity; the client rejoins and renegotiates.
+      this.clearOutbox();
+    }
+    this.ready = true;
+    this.options.logger.debug(`signaling ready (${outcome.kind})`);
+    this.hooks.onReady(outcome);
+    this.flush();
+  }
+
+  private onDisconnect(reason: string): void {
+    const wasReady = this.ready;
+    this.ready = false;
+    for (const entry of this.outbox) entry.inFlight = false;
+    if (this.attempt) clearTimeout(this.attempt.resumeTimer);
+    if (this.closed) return;
+    this.options.logger.info(`signaling lost (${reason})`);
+    this.lostAt = Date.now();
+    this.retryCount = 0;
+    if (wasReady || this.attempt?.connected) this.hooks.onLost(reason);
+    this.scheduleRetry(reason);
+  }
+
+  private onConnectError(error: Error): void {
+    if (this.closed) return;
+    this.options.logger.debug(`connection attempt failed: ${error.message}`);
+    this.scheduleRetry(error.message);
+  }
+
+  private scheduleRetry(reason: string): void {
+    if (this.closed) return;
+    clearTimeout(this.retryTimer);
+    this.lastReason = reason;
+    const delayMs = this.options.reconnectPolicy().nextRetryDelayMs({
+      retryCount: this.retryCount,
+      elapsedMs: Date.now() - this.lostAt,
+      reason,
+      serverHintMs: this.serverHintMs,
+      resumeWindowMs: this.options.resumeWindowMs,
+    });
+    if (delayMs === null) {
+      this.options.logger.warn(`giving up reconnecting after ${this.retryCount} attempts (${reason})`);
+      this.hooks.onGiveUp(this.lastReason);
+      return;
+    }
+    this.retryCount += 1;
+    this.hooks.onRetryScheduled({ attempt: this.retryCount, delayMs, reason });
+    this.retryTimer = setTimeout(() => this.connectNow(), delayMs);
+  }
+
+  /** Starts a new connection loop after the policy gave up (`connect()` called again). */
+  restart(): void {
+    if (this.closed || this.socket.connected) return;
+    this.open();
+  }
+
+  // ---- outbox ----
+
+  private flush(): void {
+    for (const entry of this.outbox) if (!entry.inFlight) this.transmit(entry);
+  }
+
+  private transmit(entry: OutboxEntry): void {
+    if (!this.isReady) return;
+    entry.transmissions += 1;
+    entry.inFlight = true;
+    const transmission = entry.transmissions;
+    const emitter = this.socket.timeout(this.options.ackTimeoutMs) as unknown as {
+      emit(event: string, payload: unknown, ack: (error: Error | null, result?: Result<SignalResponse>) => void): void;
+    };
+    emitter.emit(entry.event, entry.payload, (error, result) => this.onAck(entry, transmission, error, result));
+  }
+
+  private onAck(entry: OutboxEntry, transmission: number, error: Error | null, result?: Result<SignalResponse>): void {
+    if (!this.outbox.includes(entry)) return;
+    if (error || !result) {
+      if (transmission !== entry.transmissions) return;
+      entry.inFlight = false;
+      if (!this.isReady) return; // disconnected: flushed again after the resume
+      entry.timeouts += 1;
+      if (entry.timeouts >= this.options.maxSendAttempts) {
+        this.remove(entry);
+        const failure = SwitchboardError.signalTimeout(entry.event, entry.to, entry.timeouts);
+        entry.reject(failure);
+        this.hooks.onSignalFailed(failure, entry.to, entry.event);
+        return;
+      }
+      this.options.logger.debug(`${entry.event} ${entry.messageId} not acknowledged; retrying`);
+      this.transmit(entry);
+      return;
+    }
+    this.settle(entry, result);
+  }
+
+  private settle(entry: OutboxEntry, result: Result<SignalResponse> | SignalAckEvent): void {
+    this.remove(entry);
+    if (result.ok) {
+      entry.resolve({ duplicate: result.duplicate, queued: result.queued });
+      return;
+    }
+    const wire = result.error ?? { code: 'INTERNAL', message: 'refused without a reason' };
+    if (wire.code === 'STALE_SEQUENCE' && entry.transmissions > 1) {
+      // A retransmission of something the server already took (it checked the sequence first).
+      entry.resolve({ duplicate: true });
+      return;
+    }
+    const failure = SwitchboardError.signalRejected(entry.event, entry.to, wire.code, wire.message);
+    entry.reject(failure);
+    this.hooks.onSignalFailed(failure, entry.to, entry.event);
+  }
+
+  private onSignalAck(event: SignalAckEvent): void {
+    const entry = this.outbox.find((e) => e.messageId === event.messageId);
+    if (entry) this.settle(entry, event);
+  }
+
+  private remove(entry: OutboxEntry): void {
+    const index = this.outbox.indexOf(entry);
+    if (index >= 0) this.outbox.splice(index, 1);
+  }
+}

@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import {
+  candidate,
+  closeAll,
+  connect,
+  join,
+  once,
+  record,
+  request,
+  SDP,
+  sleep,
+  startServer,
+  until,
+  type Client,
+  type ConnectedClient,
+  type TestServer,
+} from '../support/harness';
+
+// Cuts the connection the way a network loss does: the server sees "transport close", not a
+// voluntary disconnect.
+function cutTransport(socket: Client): void {
+  (socket.io as unknown as { engine: { close(): void } }).engine.close();
+}
+
+describe('resume', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ RESUME_WINDOW_MS: '1500' });
+  });
+  after(() => server.close());
+
+  it('a dropped socket that reconnects is recovered with the same peerId, and others see no peerLeft', async () => {
+    const a = await connect(server.url);
+    const b = await connect(server.url, { reconnection: true });
+    try {
+      await join(a, 'rec-1');
+      await join(b, 'rec-1');
+      const left = record(a, 'peerLeft');
+      const resumed = once(b, 'resumed');
+      cutTransport(b);
+      const ev = await resumed;
+      assert.equal(b.recovered, true);
+      assert.equal(ev.peerId, b.peerId);
+      assert.deepEqual(
+        ev.rooms.map((r) => [r.roomId, r.peers.map((p) => p.peerId)]),
+        [['rec-1', [a.peerId]]],
+      );
+      // Still addressable under its old id.
+      const offer = once(b, 'offer');
+      assert.deepEqual(await request(a, 'offer', { roomId: 'rec-1', to: b.peerId, sdp: SDP }), { ok: true });
+      assert.equal((await offer).from, a.peerId);
+      await sleep(1700); // past the window: a late peerLeft would show now
+      assert.deepEqual(left, []);
+    } finally {
+      closeAll(a, b);
+    }
+  });
+
+  it('a fresh connection with the resume token gets resumed with the same peerId and the signals held meanwhile, in order', async () => {
+    const a = await connect(server.url);
+    const b = await connect(server.url);
+    let b2: ConnectedClient | undefined;
+    try {
+      await join(a, 'rec-2');
+      const { resumeToken } = await join(b, 'rec-2');
+      const left = record(a, 'peerLeft');
+      cutTransport(b); // b has reconnection off: its session can only come back by token
+      await until(async () => !(await server.sb.app.get(PeerSessionServiceRef).isOnline(b.peerId)), 2000, 'b dropped');
+      const sent = [];
+      for (let i = 1; i <= 5; i++) {
+        const res = await request(a, 'iceCandidate', { roomId: 'rec-2', to: b.peerId, candidate: candidate(7000 + i), sequence: i });
+        assert.deepEqual(res, { ok: true, queued: true });
+        sent.push(i);
+      }
+      assert.deepEqual(await request(a, 'offer', { roomId: 'rec-2', to: b.peerId, sdp: SDP, sequence: 6 }), { ok: true, queued: true });
+      sent.push(6);
+
+      // Listeners must exist before the handshake completes: held signals follow `resumed` at once.
+      const got: number[] = [];
+      b2 = await connect(server.url, {
+        auth: { resumeToken },
+        setup: (s) => {
+          s.on('iceCandidate', (m) => got.push(m.sequence ?? -1));
+          s.on('offer', (m) => got.push(m.sequence ?? -1));
+        },
+      });
+      const ev = (await b2.resumeOutcome).resumed;
+      assert.ok(ev, 'resume refused');
+      assert.equal(ev.peerId, b.peerId);
+      assert.equal(b2.peerId, b.peerId);
+      assert.notEqual(ev.resumeToken, resumeToken);
+      await until(() => got.length === 6, 2000, 'held signals');
+      assert.deepEqual(got, sent);
+      // The resumed peer can signal under its old id.
+      const atA = once(a, 'answer');
+      assert.equal((await request(b2, 'answer', { roomId: 'rec-2', to: a.peerId, sdp: SDP })).ok, true);
+      assert.equal((await atA).from, b.peerId);
+      assert.deepEqual(left, []);
+    } finally {
+      closeAll(a, b, b2);
+    }
+  });
+
+  it('a resume token is good once: a reused or forged one gets resumeFailed and a new peerId', async () => {
+    const a = await connect(server.url);
+    let b2: ConnectedClient | undefined;
+    let b3: ConnectedClient | undefined;
+    let b4: ConnectedClient | undefined;
+    try {
+      const { resumeToken } = await join(a, 'rec-3');
+      cutTransport(a);
+      b2 = await connect(server.url, { auth: { resumeToken } });
+      assert.ok((await b2.resumeOutcome).resumed);
+      cutTransport(b2);
+      b3 = await connect(server.url, { auth: { resumeToken } });
+      const failed = (await b3.resumeOutcome).failed;
+      assert.equal(failed?.error.code, 'RESUME_REJECTED');
+      const fresh = await request(b3, 'joinRoom', { roomId: 'rec-3' });
+      assert.ok(fresh.ok);
+      assert.notEqual(fresh.peerId, a.peerId);
+      b4 = await connect(server.url, { auth: { resumeToken: 'forged-token-forged-token-forged' } });
+      assert.equal((await b4.resumeOutcome).failed?.error.code, 'RESUME_REJECTED');
+    } finally {
+      closeAll(a, b2, b3, b4);
+    }
+  });
+
+  it('when the resume window passes, the others see peerLeft with reason timeout and the token stops working', async () => {
+    const a = await connect(server.url);
+    const b = await connect(server.url);
+    let b2: ConnectedClient | undefined;
+    try {
+      await join(a, 'rec-4');
+      const { resumeToken } = await join(b, 'rec-4');
+      const left = once(a, 'peerLeft', 4000);
+      const cutAt = Date.now();
+      cutTransport(b);
+      const ev = await left;
+      assert.deepEqual(ev, { roomId: 'rec-4', peerId: b.peerId, reason: 'timeout' });
+      assert.ok(Date.now() - cutAt >= 1400, 'peerLeft came before the window passed');
+      b2 = await connect(server.url, { auth: { resumeToken } });
+      assert.equal((await b2.resumeOutcome).failed?.error.code, 'RESUME_REJECTED');
+    } finally {
+      closeAll(a, b, b2);
+    }
+  });
+});
+
+// Imported late to keep the test's imports about behaviour.
+import { PeerSessionService as PeerSessionServiceRef } from '../../src/webrtc/services/peer-session.service';
