@@ -368,9 +368,13 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
   const c0 = server.cpuMicros();
   const mw = machineWindow(server);
   const t0 = performance.now();
-  const s0 = sumSnap(await pool.each(ws, 'record', { on: true }, 30000));
+  const [r0] = await Promise.all([pool.each(ws, 'record', { on: true }, 30000), server.loopDelay(true)]);
+  const s0 = sumSnap(r0);
   await sleep(measureMs);
-  const s1 = sumSnap(await pool.each(ws, 'record', { on: false }, 30000));
+  const [r1, serverLoop] = await Promise.all([pool.each(ws, 'record', { on: false }, 30000), server.loopDelay(true)]);
+  const s1 = sumSnap(r1);
+  const clientLoopMaxP99 = Math.max(...r1.map((x) => x.loopDelay.p99));
+  const clientLoopMax = Math.max(...r1.map((x) => x.loopDelay.max));
   const machine = mw();
   const t1 = performance.now();
   const c1 = server.cpuMicros();
@@ -388,6 +392,8 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
     window_delta: d,
     errors: errorsOf(d),
     machine,
+    serverLoopDelayMs: serverLoop,
+    clientLoopDelayMs: { p99: clientLoopMaxP99, max: clientLoopMax },
   };
 }
 
@@ -415,7 +421,9 @@ async function latency(target) {
       noteForeign(`${target} latency ${rate}/s`, r.machine);
       log(
         `${target}: ${rate}/s → ${Math.round(r.deliveredPerSec)}/s delivered, p50 ${r.latencyMs.p50.toFixed(2)} ` +
-          `p95 ${r.latencyMs.p95.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, server CPU ${r.serverCpuPercent.toFixed(0)}%, errors ${r.errors}, ${machineNote(r.machine)}`,
+          `p95 ${r.latencyMs.p95.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, server CPU ${r.serverCpuPercent.toFixed(0)}%, errors ${r.errors}, ${machineNote(r.machine)}; ` +
+          `loop delay p99/max server ${r.serverLoopDelayMs.p99.toFixed(1)}/${r.serverLoopDelayMs.max.toFixed(1)} ` +
+          `client ${r.clientLoopDelayMs.p99.toFixed(1)}/${r.clientLoopDelayMs.max.toFixed(1)} ms`,
       );
       if (searching) {
         if (r.underLimit) maxRateUnderLimit = rate;

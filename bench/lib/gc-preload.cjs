@@ -8,11 +8,27 @@
  *   `{ type: 'bench:mem', id, mem: process.memoryUsage(), gc }`; `{ type: 'bench:exit' }` calls
  *   process.exit(0) so that `--cpu-prof` writes its profile even if the server's own signal
  *   handlers would end it by re-raising a signal.
+ *   `{ type: 'bench:loop', id, reset }` answers the event-loop delay (ms) since the last reset.
  * - SIGUSR2 + BENCH_MEM_FILE (manual use only): writes the same JSON to that file. Not used by
  *   the driver, because NestJS `enableShutdownHooks()` without arguments also listens to SIGUSR2
  *   and would shut the server down.
  */
 const fs = require('node:fs');
+const { monitorEventLoopDelay } = require('node:perf_hooks');
+
+// Event-loop delay of the server, read (and reset) by the driver around latency phases.
+const loop = monitorEventLoopDelay({ resolution: 1 });
+loop.enable();
+function loopStats(reset) {
+  const r = {
+    p50: loop.percentile(50) / 1e6,
+    p99: loop.percentile(99) / 1e6,
+    max: loop.max / 1e6,
+    mean: loop.mean / 1e6,
+  };
+  if (reset) loop.reset();
+  return r;
+}
 
 function snapshot() {
   if (typeof global.gc === 'function') {
@@ -33,6 +49,8 @@ if (typeof process.send === 'function') {
     if (!m || typeof m !== 'object') return;
     if (m.type === 'bench:mem') {
       process.send({ type: 'bench:mem', id: m.id, mem: snapshot(), gc: typeof global.gc === 'function' });
+    } else if (m.type === 'bench:loop') {
+      process.send({ type: 'bench:loop', id: m.id, loop: loopStats(!!m.reset) });
     } else if (m.type === 'bench:exit') {
       process.exit(0);
     }

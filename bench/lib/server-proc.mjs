@@ -121,6 +121,7 @@ export async function startServer({ target, logFile, nodeArgs = [], startTimeout
     proc.once('exit', (code, signal) => {
       exitInfo = { code, signal };
       children.delete(proc);
+      log.end();
       r(exitInfo);
     }),
   );
@@ -134,7 +135,25 @@ export async function startServer({ target, logFile, nodeArgs = [], startTimeout
     }),
   ]);
 
-  let memSeq = 0;
+  let reqSeq = 0;
+  const request = (msg, timeoutMs) => {
+    const id = ++reqSeq;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        proc.off('message', onMsg);
+        reject(new Error(`server did not answer ${msg.type} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onMsg = (m) => {
+        if (m && m.type === msg.type && m.id === id) {
+          clearTimeout(t);
+          proc.off('message', onMsg);
+          resolve(m);
+        }
+      };
+      proc.on('message', onMsg);
+      proc.send({ ...msg, id });
+    });
+  };
   const server = {
     target,
     url,
@@ -150,22 +169,12 @@ export async function startServer({ target, logFile, nodeArgs = [], startTimeout
     rssBytes: () => rssBytes(proc.pid),
     /** process.memoryUsage() of the server after two forced GCs. */
     async memAfterGc(timeoutMs = 20000) {
-      const id = ++memSeq;
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => {
-          proc.off('message', onMsg);
-          reject(new Error('server did not answer the memory request'));
-        }, timeoutMs);
-        const onMsg = (m) => {
-          if (m && m.type === 'bench:mem' && m.id === id) {
-            clearTimeout(t);
-            proc.off('message', onMsg);
-            resolve({ ...m.mem, gcForced: m.gc });
-          }
-        };
-        proc.on('message', onMsg);
-        proc.send({ type: 'bench:mem', id });
-      });
+      const m = await request({ type: 'bench:mem' }, timeoutMs);
+      return { ...m.mem, gcForced: m.gc };
+    },
+    /** Event-loop delay of the server (ms) since the last reset; `reset` starts a new window. */
+    async loopDelay(reset = true, timeoutMs = 10000) {
+      return (await request({ type: 'bench:loop', reset }, timeoutMs)).loop;
     },
     /** Asks the server to exit(0) (lets --cpu-prof write), then SIGTERM, then SIGKILL. */
     async stop() {

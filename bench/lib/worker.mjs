@@ -19,7 +19,7 @@
  *   close                                            disconnect every socket
  */
 import { io } from 'socket.io-client';
-import { performance } from 'node:perf_hooks';
+import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
 
 const WORKER = process.env.BENCH_WORKER_ID || '0';
 const ACK_TIMEOUT_MS = Number(process.env.BENCH_ACK_TIMEOUT_MS || 10000);
@@ -157,6 +157,14 @@ setInterval(() => {
 }, 500).unref();
 
 // ---------------------------------------------------------------- receive side
+
+const loop = monitorEventLoopDelay({ resolution: 1 });
+loop.enable();
+function loopStats() {
+  const r = { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
+  loop.reset();
+  return r;
+}
 
 let recording = false;
 let samples = [];
@@ -511,7 +519,8 @@ const handlers = {
   rate: (a) => startRate(a),
   record: ({ on }) => {
     recording = !!on;
-    return snapshot();
+    const loopDelay = loopStats(); // since the previous record command
+    return { ...snapshot(), loopDelay };
   },
   snapshot: () => snapshot(),
   stop: async ({ drainMs = 3000 } = {}) => {

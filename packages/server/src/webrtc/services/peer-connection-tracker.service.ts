@@ -25,8 +25,8 @@ export interface TrackerNotifier {
 }
 
 interface PairRecord {
-  /** Latest report of each side: [connectionState, iceConnectionState]. */
-  states: Record<string, [PeerConnectionState, IceConnectionState]>;
+  /** Health of the most recent report from either side: the freshest view of the link. */
+  latest: Health;
   attempts: number;
   lastAttemptAt: number;
   /** `connectionFailed` was sent and nothing has recovered since. */
@@ -66,9 +66,14 @@ export class PeerConnectionTrackerService {
     iceConnectionState: IceConnectionState,
   ): Promise<void> {
     const key = pairKey(roomId, from, remote);
-    const rec = (await this.store.get<PairRecord>(key)) ?? { states: {}, attempts: 0, lastAttemptAt: 0, gaveUp: false };
-    rec.states[from] = [connectionState, iceConnectionState];
+    const rec = (await this.store.get<PairRecord>(key)) ?? {
+      latest: 'unknown',
+      attempts: 0,
+      lastAttemptAt: 0,
+      gaveUp: false,
+    };
     const health = healthOf(connectionState, iceConnectionState);
+    rec.latest = health;
     if (health === 'up') {
       rec.attempts = 0;
       rec.gaveUp = false;
@@ -106,10 +111,10 @@ export class PeerConnectionTrackerService {
     this.timers.clear();
   }
 
-  // A timer fired: act only if the pair has not recovered meanwhile.
+  // A timer fired: act only if the link has not recovered meanwhile.
   private async recheck(roomId: string, a: string, b: string): Promise<void> {
     const rec = await this.store.get<PairRecord>(pairKey(roomId, a, b));
-    if (!rec || Object.values(rec.states).some(([c, i]) => healthOf(c, i) === 'up')) return;
+    if (!rec || rec.latest === 'up') return;
     await this.escalate(roomId, a, b);
   }
 

@@ -1,0 +1,537 @@
+import { type CandidateErrorInfo, SwitchboardError } from './errors';
+import type { Logger } from './logger';
+import { sdpSessionId } from './sdp';
+
+/** Why an ICE restart started. */
+export type IceRestartReason = 'server' | 'local' | 'manual';
+
+/** Counters of one link, for diagnostics and tests. */
+export interface PeerLinkDiagnostics {
+  /** True when this side rolls back on an offer collision. */
+  polite: boolean;
+  /** True when this side restarts ICE for the pair. */
+  iceRestartSide: boolean;
+  offersSent: number;
+  answersSent: number;
+  /** Remote offers that arrived while this side was making or holding its own offer. */
+  collisions: number;
+  /** Colliding remote offers this (impolite) side ignored. */
+  ignoredOffers: number;
+  /** Colliding remote offers this (polite) side accepted by rolling back its own. */
+  rollbacks: number;
+  /** Answers dropped because no offer of ours was waiting for them. */
+  staleAnswers: number;
+  /** Times the RTCPeerConnection was replaced (stuck in `new`, or the remote replaced its own). */
+  recreations: number;
+  iceRestarts: number;
+  localCandidates: number;
+  remoteCandidates: number;
+}
+
+/** What a link needs from its owner. */
+export interface PeerLinkHooks {
+  sendOffer(sdp: string): void;
+  sendAnswer(sdp: string): void;
+  sendCandidate(candidate: RTCIceCandidateInit | null): void;
+  onTrack(track: MediaStreamTrack, stream: MediaStream): void;
+  onStateChange(connectionState: RTCPeerConnectionState, iceConnectionState: RTCIceConnectionState): void;
+  onDataChannelOpen(): void;
+  onDataChannelClose(): void;
+  onDataChannelMessage(data: string | ArrayBuffer): void;
+  onIceRestart(reason: IceRestartReason, attempt?: number): void;
+  onError(error: SwitchboardError): void;
+  /** Fresh ICE servers (new TURN credentials) for a restart; `null` keeps the current ones. */
+  fetchIceServers(): Promise<RTCIceServer[] | null>;
+}
+
+export interface PeerLinkOptions {
+  selfId: string;
+  remoteId: string;
+  /** This side sends the first offer (it is the newcomer); the other side waits for it. */
+  initiator: boolean;
+  polite: boolean;
+  iceRestartSide: boolean;
+  rtcConfiguration: RTCConfiguration;
+  localStream: MediaStream | null;
+  dataChannel: boolean;
+  /** A connection still `new` after this long is recreated (the polite side waits twice as long). 0 disables. */
+  stuckTimeoutMs: number;
+  maxRecreations: number;
+  /** Spacing of ICE restarts this side starts on its own after `failed`. */
+  iceRestartMinIntervalMs: number;
+  logger: Logger;
+}
+
+/** Label of the data channel every pair shares (negotiated out of band, id 0). */
+export const DATA_CHANNEL_LABEL = 'switchboard';
+const MAX_HELD_CANDIDATES = 500;
+/** A second restart request within this window is the same restart (server and local failure both ask). */
+const RESTART_DEDUP_MS = 1500;
+
+/**
+ * One RTCPeerConnection towards one remote peer, negotiated with the W3C "perfect negotiation"
+ * pattern. The link survives its RTCPeerConnection: when Chromium's glare stall leaves it in
+ * `new`, it builds a new one and offers again; a remote offer from a new SDP session (the remote
+ * did the same) makes it rebuild too.
+ */
+export class PeerLink {
+  pc!: RTCPeerConnection;
+  private dc: RTCDataChannel | null = null;
+  private localStream: MediaStream | null;
+  private rtcConfiguration: RTCConfiguration;
+
+  // Perfect negotiation state (https://w3c.github.io/webrtc-pc/#perfect-negotiation-example).
+  private makingOffer = false;
+  private ignoreOffer = false;
+  private settingRemoteAnswerPending = false;
+  /** False on the waiting side until the first remote offer: the newcomer offers, the others answer. */
+  private mayOffer: boolean;
+  private renegotiateWhenStable = false;
+
+  private heldCandidates: RTCIceCandidateInit[] = [];
+  private iceRestartPending = false;
+  private lastIceRestartAt = 0;
+  private remoteSessionId: string | null = null;
+  /** The remote session of the replaced RTCPeerConnection: answers from it are stale. */
+  private staleRemoteSessionId: string | null = null;
+  private candidateErrors: CandidateErrorInfo[] = [];
+  private gatheringFailureReported = false;
+  private incoming: Promise<void> = Promise.resolve();
+  private watchdog: ReturnType<typeof setTimeout> | undefined;
+  private lastReported = '';
+  private closed = false;
+  readonly diagnostics: PeerLinkDiagnostics;
+
+  constructor(
+    private readonly options: PeerLinkOptions,
+    private readonly hooks: PeerLinkHooks,
+  ) {
+    this.localStream = options.localStream;
+    this.rtcConfiguration = options.rtcConfiguration;
+    this.mayOffer = options.initiator;
+    this.diagnostics = {
+      polite: options.polite,
+      iceRestartSide: options.iceRestartSide,
+      offersSent: 0,
+      answersSent: 0,
+      collisions: 0,
+      ignoredOffers: 0,
+      rollbacks: 0,
+      staleAnswers: 0,
+      recreations: 0,
+      iceRestarts: 0,
+      localCandidates: 0,
+      remoteCandidates: 0,
+    };
+    this.createPeerConnection();
+  }
+
+  get remoteId(): string {
+    return this.options.remoteId;
+  }
+
+  get connectionState(): RTCPeerConnectionState {
+    return this.pc.connectionState;
+  }
+
+  get iceConnectionState(): RTCIceConnectionState {
+    return this.pc.iceConnectionState;
+  }
+
+  get dataChannelOpen(): boolean {
+    return this.dc?.readyState === 'open';
+  }
+
+  // ---- incoming signals (serialised, in arrival order) ----
+
+  /** Applies a remote offer or answer. */
+  handleDescription(type: 'offer' | 'answer', sdp: string): Promise<void> {
+    return this.enqueue(() => (type === 'offer' ? this.applyOffer(sdp) : this.applyAnswer(sdp)));
+  }
+
+  /** Applies a remote candidate, or holds it until it can be applied. */
+  handleCandidate(candidate: RTCIceCandidateInit | null): Promise<void> {
+    return this.enqueue(async () => {
+      // Chromium needs no end-of-candidates indication; a late one after a restart only errors.
+      if (candidate === null || this.closed) return;
+      this.diagnostics.remoteCandidates += 1;
+      if (!this.canApplyCandidates()) {
+        if (this.heldCandidates.length < MAX_HELD_CANDIDATES) this.heldCandidates.push(candidate);
+        return;
+      }
+      await this.addCandidate(candidate);
+    });
+  }
+
+  private enqueue(task: () => Promise<void>): Promise<void> {
+    const run = this.incoming.then(task).catch((error) => {
+      this.options.logger.warn(`signal from ${this.remoteId} failed`, error);
+    });
+    this.incoming = run;
+    return run;
+  }
+
+  private async applyOffer(sdp: string): Promise<void> {
+    if (this.closed) return;
+    const sessionId = sdpSessionId(sdp);
+    if (this.remoteSessionId !== null && sessionId !== null && sessionId !== this.remoteSessionId) {
+      // The remote replaced its RTCPeerConnection: a new DTLS session cannot renegotiate into ours.
+      this.options.logger.info(`${this.remoteId} started a new session; recreating the connection`);
+      this.recreate(false);
+    }
+    const pc = this.pc;
+    const readyForOffer = !this.makingOffer && (pc.signalingState === 'stable' || this.settingRemoteAnswerPending);
+    const collision = !readyForOffer;
+    if (collision) this.diagnostics.collisions += 1;
+    this.ignoreOffer = !this.options.polite && collision;
+    if (this.ignoreOffer) {
+      this.diagnostics.ignoredOffers += 1;
+      this.options.logger.debug(`offer collision with ${this.remoteId}: ignoring theirs (impolite)`);
+      return;
+    }
+    if (collision) {
+      this.diagnostics.rollbacks += 1;
+      this.options.logger.debug(`offer collision with ${this.remoteId}: rolling back ours (polite)`);
+    }
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp }); // rolls back our own offer if needed
+      if (pc !== this.pc) return;
+      this.remoteSessionId = sessionId;
+      this.mayOffer = true;
+      // A colliding offer we rolled back was ours; a restart we had in mind is carried by theirs.
+      this.iceRestartPending = false;
+      await pc.setLocalDescription();
+      if (pc !== this.pc || !pc.localDescription) return;
+      this.diagnostics.answersSent += 1;
+      this.hooks.sendAnswer(pc.localDescription.sdp);
+    } catch (error) {
+      if (pc !== this.pc || this.closed) return;
+      this.hooks.onError(SwitchboardError.negotiationFailed(this.remoteId, 'applying the remote offer', error));
+      return;
+    }
+    await this.flushHeldCandidates();
+  }
+
+  private async applyAnswer(sdp: string): Promise<void> {
+    if (this.closed) return;
+    const pc = this.pc;
+    const sessionId = sdpSessionId(sdp);
+    if (pc.signalingState !== 'have-local-offer' || (sessionId !== null && sessionId === this.staleRemoteSessionId)) {
+      this.diagnostics.staleAnswers += 1;
+      this.options.logger.debug(`dropping a stale answer from ${this.remoteId} (${pc.signalingState})`);
+      return;
+    }
+    this.settingRemoteAnswerPending = true;
+    try {
+      await pc.setRemoteDescription({ type: 'answer', sdp });
+    } catch (error) {
+      if (pc !== this.pc || this.closed) return;
+      this.hooks.onError(SwitchboardError.negotiationFailed(this.remoteId, 'applying the remote answer', error));
+      return;
+    } finally {
+      this.settingRemoteAnswerPending = false;
+    }
+    if (pc !== this.pc) return;
+    this.remoteSessionId = sessionId;
+    this.staleRemoteSessionId = null;
+    this.iceRestartPending = false;
+    await this.flushHeldCandidates();
+  }
+
+  private canApplyCandidates(): boolean {
+    return this.pc.remoteDescription !== null && !this.iceRestartPending;
+  }
+
+  private async flushHeldCandidates(): Promise<void> {
+    if (!this.canApplyCandidates()) return;
+    const held = this.heldCandidates;
+    this.heldCandidates = [];
+    for (const candidate of held) await this.addCandidate(candidate);
+  }
+
+  private async addCandidate(candidate: RTCIceCandidateInit): Promise<void> {
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (error) {
+      // Candidates of an ignored offer, or of a replaced ICE generation (their ufrag no longer
+      // matches), are expected to fail.
+      if (!this.ignoreOffer) this.options.logger.debug(`candidate from ${this.remoteId} not added`, error);
+    }
+  }
+
+  // ---- outgoing negotiation ----
+
+  /**
+   * Creates and sends an offer now, or after the current negotiation when one is in progress.
+   * With both sides calling it at once this is a glare, which perfect negotiation resolves.
+   */
+  async renegotiate(): Promise<void> {
+    this.mayOffer = true;
+    await this.makeOffer(true);
+  }
+
+  private async makeOffer(explicit: boolean): Promise<void> {
+    const pc = this.pc;
+    if (this.closed) return;
+    if (this.makingOffer || pc.signalingState !== 'stable') {
+      // The browser fires negotiationneeded again once stable if still needed; explicit requests are remembered.
+      if (explicit) this.renegotiateWhenStable = true;
+      return;
+    }
+    try {
+      this.makingOffer = true;
+      await pc.setLocalDescription();
+      if (pc !== this.pc || !pc.localDescription || pc.localDescription.type !== 'offer') return;
+      this.diagnostics.offersSent += 1;
+      this.hooks.sendOffer(pc.localDescription.sdp);
+    } catch (error) {
+      if (pc === this.pc && !this.closed) {
+        this.hooks.onError(SwitchboardError.negotiationFailed(this.remoteId, 'creating an offer', error));
+      }
+    } finally {
+      if (pc === this.pc) this.makingOffer = false;
+    }
+  }
+
+  /**
+   * Restarts ICE: fresh ICE servers (new TURN credentials), `restartIce()`, a new offer.
+   * Remote candidates are held until the answer arrives.
+   */
+  async restartIce(reason: IceRestartReason, attempt?: number): Promise<void> {
+    if (this.closed) return;
+    const now = Date.now();
+    if (reason === 'local' && now - this.lastIceRestartAt < this.options.iceRestartMinIntervalMs) return;
+    if (this.iceRestartPending && now - this.lastIceRestartAt < RESTART_DEDUP_MS) return;
+    this.lastIceRestartAt = now;
+    this.iceRestartPending = true;
+    this.diagnostics.iceRestarts += 1;
+    this.options.logger.info(`restarting ICE with ${this.remoteId} (${reason}${attempt ? ` #${attempt}` : ''})`);
+    this.hooks.onIceRestart(reason, attempt);
+    try {
+      const iceServers = await this.hooks.fetchIceServers();
+      if (iceServers) this.setIceServers(iceServers);
+    } catch (error) {
+      this.options.logger.warn('could not refresh ICE servers; restarting with the current ones', error);
+    }
+    if (this.closed) return;
+    this.mayOffer = true;
+    this.pc.restartIce();
+    await this.makeOffer(true);
+  }
+
+  /** Uses new ICE servers from the next gathering on (a restart, or a recreated connection). */
+  setIceServers(iceServers: RTCIceServer[]): void {
+    this.rtcConfiguration = { ...this.rtcConfiguration, iceServers };
+    try {
+      this.pc.setConfiguration({ ...this.pc.getConfiguration(), iceServers });
+    } catch (error) {
+      this.options.logger.warn('setConfiguration refused the new ICE servers', error);
+    }
+  }
+
+  // ---- media and data ----
+
+  /** Sends `stream`'s tracks instead of the current ones (`null` stops sending). */
+  async setLocalStream(stream: MediaStream | null): Promise<void> {
+    this.localStream = stream;
+    const pc = this.pc;
+    for (const kind of ['audio', 'video'] as const) {
+      const track = stream?.getTracks().find((t) => t.kind === kind) ?? null;
+      const transceiver = pc
+        .getTransceivers()
+        .find((t) => !t.stopped && (t.sender.track?.kind ?? t.receiver.track.kind) === kind);
+      if (transceiver) {
+        await transceiver.sender.replaceTrack(track);
+        if (stream) transceiver.sender.setStreams(stream);
+        if (track && (transceiver.direction === 'recvonly' || transceiver.direction === 'inactive')) {
+          transceiver.direction = 'sendrecv';
+        }
+      } else if (track && stream) {
+        pc.addTrack(track, stream);
+      }
+    }
+  }
+
+  /** Sends a message on the pair's data channel; false when it is not open. */
+  send(data: string | ArrayBuffer | ArrayBufferView<ArrayBuffer> | Blob): boolean {
+    const dc = this.dc;
+    if (!dc || dc.readyState !== 'open') return false;
+    if (typeof data === 'string') dc.send(data);
+    else if (data instanceof Blob) dc.send(data);
+    else if (data instanceof ArrayBuffer) dc.send(data);
+    else dc.send(data);
+    return true;
+  }
+
+  getStats(): Promise<RTCStatsReport> {
+    return this.pc.getStats();
+  }
+
+  /** Closes the link for good; safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.watchdog);
+    this.teardown(this.pc);
+  }
+
+  // ---- RTCPeerConnection lifecycle ----
+
+  private createPeerConnection(): void {
+    const pc = new RTCPeerConnection(this.rtcConfiguration);
+    this.pc = pc;
+    const stream = this.localStream;
+    const sentKinds = new Set<string>();
+    if (stream) {
+      for (const track of stream.getTracks()) {
+        pc.addTrack(track, stream);
+        sentKinds.add(track.kind);
+      }
+    }
+    if (this.mayOffer) {
+      // The offering side asks to receive both kinds even when it sends none, so the answerer's
+      // tracks flow without a second negotiation. (An answerer's addTrack transceivers pair with
+      // the offer's sections; recvonly ones added before the offer would not.)
+      for (const kind of ['audio', 'video']) {
+        if (!sentKinds.has(kind)) pc.addTransceiver(kind, { direction: 'recvonly' });
+      }
+    }
+    if (this.options.dataChannel) {
+      const dc = pc.createDataChannel(DATA_CHANNEL_LABEL, { negotiated: true, id: 0, ordered: true });
+      dc.binaryType = 'arraybuffer';
+      this.dc = dc;
+      dc.onopen = () => {
+        if (pc === this.pc && !this.closed) this.hooks.onDataChannelOpen();
+      };
+      dc.onclose = () => {
+        if (pc === this.pc && !this.closed) this.hooks.onDataChannelClose();
+      };
+      dc.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {
+        if (pc === this.pc && !this.closed) this.hooks.onDataChannelMessage(event.data);
+      };
+    }
+    pc.onnegotiationneeded = () => {
+      if (pc !== this.pc || !this.mayOffer) return;
+      void this.makeOffer(false);
+    };
+    // Candidates of the current gathering round: none at its end means nothing can connect.
+    let gatheredThisRound = 0;
+    pc.onicecandidate = (event) => {
+      if (pc !== this.pc) return;
+      if (event.candidate) {
+        gatheredThisRound += 1;
+        this.diagnostics.localCandidates += 1;
+        this.hooks.sendCandidate(event.candidate.toJSON());
+      } else {
+        this.hooks.sendCandidate(null);
+      }
+    };
+    pc.onicecandidateerror = (event) => {
+      if (pc !== this.pc) return;
+      const e = event as RTCPeerConnectionIceErrorEvent;
+      this.candidateErrors.push({ url: e.url, errorCode: e.errorCode, errorText: e.errorText });
+      if (this.candidateErrors.length > 20) this.candidateErrors.shift();
+      this.options.logger.debug(`candidate error with ${this.remoteId}: ${e.url} ${e.errorCode} ${e.errorText}`);
+    };
+    pc.onicegatheringstatechange = () => {
+      if (pc !== this.pc) return;
+      if (pc.iceGatheringState === 'gathering') {
+        gatheredThisRound = 0;
+      } else if (pc.iceGatheringState === 'complete' && gatheredThisRound === 0 && !this.gatheringFailureReported) {
+        this.gatheringFailureReported = true;
+        const policy = this.rtcConfiguration.iceTransportPolicy ?? 'all';
+        this.hooks.onError(SwitchboardError.iceGatheringFailed(this.remoteId, policy, [...this.candidateErrors]));
+      } else if (pc.iceGatheringState === 'complete') {
+        this.gatheringFailureReported = false;
+        this.candidateErrors = [];
+      }
+    };
+    pc.ontrack = (event) => {
+      if (pc !== this.pc) return;
+      this.hooks.onTrack(event.track, event.streams[0] ?? new MediaStream([event.track]));
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc === this.pc) this.onStateChange();
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (pc === this.pc) this.onStateChange();
+    };
+    pc.onsignalingstatechange = () => {
+      if (pc !== this.pc || pc.signalingState !== 'stable' || !this.renegotiateWhenStable) return;
+      this.renegotiateWhenStable = false;
+      void this.makeOffer(false);
+    };
+    this.armWatchdog();
+  }
+
+  private onStateChange(): void {
+    const { connectionState, iceConnectionState } = this.pc;
+    const key = `${connectionState}/${iceConnectionState}`;
+    if (key === this.lastReported) return;
+    this.lastReported = key;
+    this.options.logger.debug(`${this.remoteId}: ${key}`);
+    if (connectionState === 'connected') this.candidateErrors = [];
+    if (connectionState === 'failed' && this.options.iceRestartSide) void this.restartIce('local');
+    this.hooks.onStateChange(connectionState, iceConnectionState);
+  }
+
+  private armWatchdog(): void {
+    clearTimeout(this.watchdog);
+    const base = this.options.stuckTimeoutMs;
+    if (base <= 0) return;
+    // The polite side waits longer so that both sides rarely rebuild at the same moment.
+    this.watchdog = setTimeout(() => this.checkStuck(), this.options.polite ? base * 2 : base);
+  }
+
+  private checkStuck(): void {
+    const pc = this.pc;
+    if (this.closed || pc.connectionState !== 'new') return;
+    if (pc.iceGatheringState === 'complete' && this.gatheringFailureReported) return; // a configuration problem, reported already
+    if (this.diagnostics.recreations >= this.options.maxRecreations) {
+      this.hooks.onError(SwitchboardError.connectionStuck(this.remoteId, this.diagnostics.recreations));
+      return;
+    }
+    this.options.logger.info(`connection to ${this.remoteId} stuck in "new"; recreating it`);
+    this.recreate(true);
+  }
+
+  /** Replaces the RTCPeerConnection; with `offer`, this side sends the fresh offer. */
+  private recreate(offer: boolean): void {
+    const old = this.pc;
+    this.staleRemoteSessionId = this.remoteSessionId;
+    this.remoteSessionId = null;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.settingRemoteAnswerPending = false;
+    this.renegotiateWhenStable = false;
+    this.iceRestartPending = false;
+    this.heldCandidates = [];
+    this.candidateErrors = [];
+    this.gatheringFailureReported = false;
+    this.lastReported = '';
+    this.mayOffer = offer;
+    this.diagnostics.recreations += 1;
+    const hadOpenChannel = this.dc?.readyState === 'open';
+    this.createPeerConnection();
+    this.teardown(old);
+    if (hadOpenChannel) this.hooks.onDataChannelClose();
+    this.hooks.onStateChange(this.pc.connectionState, this.pc.iceConnectionState);
+    if (offer) void this.makeOffer(false);
+  }
+
+  private teardown(pc: RTCPeerConnection): void {
+    pc.onnegotiationneeded = null;
+    pc.onicecandidate = null;
+    pc.onicecandidateerror = null;
+    pc.onicegatheringstatechange = null;
+    pc.ontrack = null;
+    pc.onconnectionstatechange = null;
+    pc.oniceconnectionstatechange = null;
+    pc.onsignalingstatechange = null;
+    try {
+      pc.close();
+    } catch {
+      // already closed
+    }
+  }
+}
