@@ -64,6 +64,7 @@ export async function connect(
   }) as ConnectedClient;
   opts.setup?.(socket);
   const session = once(socket, 'session', 5000);
+  session.catch(() => undefined); // awaited below only when the handshake succeeds
   // Listen before connecting: the server answers a resume token right after the handshake.
   const resumed = once(socket, 'resumed', 5000).then((event) => ({ resumed: event }));
   const failed = once(socket, 'resumeFailed', 5000).then((event) => ({ failed: event }));
@@ -73,11 +74,13 @@ export async function connect(
   failed.catch(() => undefined);
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
-    socket.once('connect_error', (err) => reject(err));
+    socket.once('connect_error', (err) => {
+      socket.close();
+      reject(err);
+    });
   });
   if (!opts.auth?.resumeToken) socket.peerId = (await session).peerId;
   else {
-    session.catch(() => undefined);
     const outcome = await socket.resumeOutcome;
     socket.peerId = outcome.resumed ? outcome.resumed.peerId : (await session).peerId;
   }

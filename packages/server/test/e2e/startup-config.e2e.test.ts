@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { runToExit, spawnServer } from '../support/process';
+
+describe('start-up', () => {
+  it('the server process listens on PORT/HOST, logs its URL and answers /health and /ready', async () => {
+    const server = await spawnServer({});
+    try {
+      assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+      const health = await fetch(`${server.url}/health`);
+      assert.equal(health.status, 200);
+      assert.equal(((await health.json()) as { status: string }).status, 'ok');
+      const ready = await fetch(`${server.url}/ready`);
+      assert.deepEqual(await ready.json(), { status: 'ready' });
+    } finally {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+  });
+
+  const bad: [string, Record<string, string>][] = [
+    ['PORT', { PORT: 'eighty' }],
+    ['MAX_PEERS_PER_ROOM', { MAX_PEERS_PER_ROOM: '0' }],
+    ['MAX_SDP_BYTES', { MAX_SDP_BYTES: '-5' }],
+    ['TURN_URL', { TURN_URL: 'http://not-turn:3478', TURN_SECRET: 's' }],
+    ['TURN_URL', { TURN_URL: 'turn:127.0.0.1:3478' }],
+    ['TURN_PASSWORD', { TURN_URL: 'turn:127.0.0.1:3478', TURN_USERNAME: 'u' }],
+    ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
+    ['DEMO_ENABLED', { DEMO_ENABLED: 'maybe' }],
+    ['RECONNECTION_DELAY_MAX', { RECONNECTION_DELAY: '5000', RECONNECTION_DELAY_MAX: '100' }],
+  ];
+  for (const [variable, env] of bad) {
+    it(`a bad ${variable} (${JSON.stringify(env)}) stops the server with a message naming it`, async () => {
+      const { code, output } = await runToExit(env);
+      assert.equal(code, 1);
+      assert.match(output, new RegExp(`Invalid configuration:[\\s\\S]*${variable}`));
+      assert.doesNotMatch(output, /listening on/);
+    });
+  }
+
+  it('variables are read from .env in the working directory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchboard-env-'));
+    writeFileSync(join(dir, '.env'), 'MAX_PEERS_PER_ROOM=1\n');
+    const { code, output } = await runToExit({}, dir);
+    assert.equal(code, 1);
+    assert.match(output, /MAX_PEERS_PER_ROOM/);
+  });
+});
