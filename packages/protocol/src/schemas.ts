@@ -85,7 +85,10 @@ export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
     .check((ctx) => {
       const s = ctx.value;
       // Characters are a lower bound on bytes: only count bytes when it can matter.
-      if (s.length > limits.maxSdpBytes || (s.length * 3 > limits.maxSdpBytes && utf8Length(s) > limits.maxSdpBytes)) {
+      if (
+        s.length > limits.maxSdpBytes ||
+        (s.length * 3 > limits.maxSdpBytes && utf8Length(s) > limits.maxSdpBytes)
+      ) {
         ctx.issues.push({
           code: 'too_big',
           origin: 'string',
@@ -97,7 +100,11 @@ export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
         return;
       }
       if (!SDP_PATTERN.test(s)) {
-        ctx.issues.push({ code: 'custom', input: s, message: 'sdp must be a session description starting with v=0' });
+        ctx.issues.push({
+          code: 'custom',
+          input: s,
+          message: 'sdp must be a session description starting with v=0',
+        });
       }
     });
 

@@ -31,5 +31,8 @@ export class SignalingIoAdapter extends IoAdapter {
 
 export function corsOrigin(value: string): string | string[] | boolean {
   if (value === '*') return true;
-  return value.split(',').map((s) => s.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }

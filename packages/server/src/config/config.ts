@@ -101,7 +101,11 @@ export const envSchema = z
       });
     }
     if ((env.TURN_SECRET || env.TURN_USERNAME !== undefined) && env.TURN_URL.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['TURN_URL'], message: 'TURN credentials are set but TURN_URL is empty' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TURN_URL'],
+        message: 'TURN credentials are set but TURN_URL is empty',
+      });
     }
     if (env.RECONNECTION_DELAY_MAX < env.RECONNECTION_DELAY) {
       ctx.addIssue({

@@ -143,7 +143,10 @@ export class SignalingService {
       }
       await this.createPeer(socket);
       socket.emit('resumeFailed', {
-        error: { code: ErrorCode.RESUME_REJECTED, message: 'resume token is unknown, used or expired; join again' },
+        error: {
+          code: ErrorCode.RESUME_REJECTED,
+          message: 'resume token is unknown, used or expired; join again',
+        },
       });
       return;
     }
@@ -163,7 +166,8 @@ export class SignalingService {
     socket.join(peerChannel(peerId));
     await this.sessions.markOnline(peerId, socket.id);
     // A half-open old socket the server has not noticed yet: this one replaces it.
-    if (previousSocketId !== null && previousSocketId !== socket.id) this.io.disconnectSocket(previousSocketId);
+    if (previousSocketId !== null && previousSocketId !== socket.id)
+      this.io.disconnectSocket(previousSocketId);
     const rooms: { roomId: string; peers: PeerInfo[] }[] = [];
     for (const roomId of await this.rooms.roomsOf(peerId)) {
       socket.join(roomChannel(roomId));
@@ -280,7 +284,8 @@ export class SignalingService {
   async relay(socket: PeerSocket, kind: SignalKind, req: SignalDto): Promise<Result<SignalResponse>> {
     const from = socket.data.peerId as string;
     const { roomId, to, messageId, sequence } = req;
-    if (!(await this.rooms.isMember(roomId, from))) return failure(ErrorCode.NOT_IN_ROOM, `not in room ${roomId}`);
+    if (!(await this.rooms.isMember(roomId, from)))
+      return failure(ErrorCode.NOT_IN_ROOM, `not in room ${roomId}`);
     if (to === from || !(await this.rooms.isMember(roomId, to))) {
       return failure(ErrorCode.PEER_NOT_FOUND, `peer ${to} is not in room ${roomId}`);
     }
@@ -288,7 +293,10 @@ export class SignalingService {
     if (verdict === 'duplicate') return { ok: true, duplicate: true };
     if (verdict === 'stale') {
       const last = await this.stateMachine.lastSequence(from, to);
-      return failure(ErrorCode.STALE_SEQUENCE, `sequence ${sequence} is not above ${last} for this direction`);
+      return failure(
+        ErrorCode.STALE_SEQUENCE,
+        `sequence ${sequence} is not above ${last} for this direction`,
+      );
     }
     let payload: HeldSignal['payload'];
     if (kind === 'iceCandidate') {
@@ -315,7 +323,8 @@ export class SignalingService {
   /** Records the sender's view of its link to `peerId`; may lead to ICE restart requests. */
   async reportConnectionState(socket: PeerSocket, req: ConnectionStateReport): Promise<Result> {
     const from = socket.data.peerId as string;
-    if (!(await this.rooms.isMember(req.roomId, from))) return failure(ErrorCode.NOT_IN_ROOM, `not in room ${req.roomId}`);
+    if (!(await this.rooms.isMember(req.roomId, from)))
+      return failure(ErrorCode.NOT_IN_ROOM, `not in room ${req.roomId}`);
     if (req.peerId === from || !(await this.rooms.isMember(req.roomId, req.peerId))) {
       return failure(ErrorCode.PEER_NOT_FOUND, `peer ${req.peerId} is not in room ${req.roomId}`);
     }

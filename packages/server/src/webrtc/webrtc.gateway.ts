@@ -19,7 +19,12 @@ interface SocketData {
   peerId?: string;
 }
 type SignalingSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
-type SignalingNamespace = Namespace<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
+type SignalingNamespace = Namespace<
+  ClientToServerEvents,
+  ServerToClientEvents,
+  Record<string, never>,
+  SocketData
+>;
 type Ack = (result: Result<object>) => void;
 
 const MAX_MESSAGE_ID = 128;
@@ -54,10 +59,12 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
         (nsp.to(peerChannel(peerId)).emit as (e: string, p: unknown) => boolean)(event, payload);
       },
       toRoom: (roomId, exceptPeerId, event, payload) => {
-        (nsp.to(roomChannel(roomId)).except(peerChannel(exceptPeerId)).emit as (e: string, p: unknown) => boolean)(
-          event,
-          payload,
-        );
+        (
+          nsp.to(roomChannel(roomId)).except(peerChannel(exceptPeerId)).emit as (
+            e: string,
+            p: unknown,
+          ) => boolean
+        )(event, payload);
       },
       leaveChannel: (peerId, roomId) => nsp.in(peerChannel(peerId)).socketsLeave(roomChannel(roomId)),
       disconnectSocket: (socketId) => nsp.in(socketId).disconnectSockets(true),
@@ -122,7 +129,12 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
   }
 
   // Answers through the ack; a client that sent a messageId without one gets a signalAck event.
-  private respond(socket: SignalingSocket, ack: Ack | undefined, payload: unknown, result: Result<object>): void {
+  private respond(
+    socket: SignalingSocket,
+    ack: Ack | undefined,
+    payload: unknown,
+    result: Result<object>,
+  ): void {
     if (ack) {
       ack(result);
       return;

@@ -37,7 +37,10 @@ import { WebrtcGateway } from './webrtc.gateway';
       provide: SignalingStateMachineService,
       inject: [STATE_STORE, APP_CONFIG],
       useFactory: (store: StateStore, c: AppConfig) =>
-        new SignalingStateMachineService(store, { windowMs: c.SIGNAL_DEDUP_WINDOW_MS, maxIdsPerDirection: 1024 }),
+        new SignalingStateMachineService(store, {
+          windowMs: c.SIGNAL_DEDUP_WINDOW_MS,
+          maxIdsPerDirection: 1024,
+        }),
     },
     {
       provide: IceCandidateBufferService,
@@ -100,7 +103,17 @@ import { WebrtcGateway } from './webrtc.gateway';
         cb: IceCandidateBufferService,
         tracker: PeerConnectionTrackerService,
         ice: IceServerManagerService,
-      ) => new SignalingService(clock, { resumeWindowMs: c.RESUME_WINDOW_MS }, rooms, sessions, sm, cb, tracker, ice),
+      ) =>
+        new SignalingService(
+          clock,
+          { resumeWindowMs: c.RESUME_WINDOW_MS },
+          rooms,
+          sessions,
+          sm,
+          cb,
+          tracker,
+          ice,
+        ),
     },
     WebrtcGateway,
   ],

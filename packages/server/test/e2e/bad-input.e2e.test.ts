@@ -1,6 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { candidate, closeAll, connect, join, rawEmit, record, request, SDP, sleep, startServer, type ConnectedClient, type TestServer } from '../support/harness';
+import {
+  candidate,
+  closeAll,
+  connect,
+  join,
+  rawEmit,
+  record,
+  request,
+  SDP,
+  sleep,
+  startServer,
+  type ConnectedClient,
+  type TestServer,
+} from '../support/harness';
 
 describe('bad input', () => {
   let server: TestServer;
@@ -19,21 +32,81 @@ describe('bad input', () => {
   });
 
   const cases: [string, string, unknown, string][] = [
-    ['joinRoom with a roomId of bad characters', 'joinRoom', { roomId: 'no spaces/allowed' }, 'VALIDATION_FAILED'],
+    [
+      'joinRoom with a roomId of bad characters',
+      'joinRoom',
+      { roomId: 'no spaces/allowed' },
+      'VALIDATION_FAILED',
+    ],
     ['joinRoom with a 65-character roomId', 'joinRoom', { roomId: 'r'.repeat(65) }, 'VALIDATION_FAILED'],
     ['joinRoom with a non-object payload', 'joinRoom', 'lobby', 'VALIDATION_FAILED'],
-    ['joinRoom with oversized metadata', 'joinRoom', { roomId: 'm', metadata: { x: 'y'.repeat(3000) } }, 'PAYLOAD_TOO_LARGE'],
-    ['offer with an SDP over MAX_SDP_BYTES', 'offer', { roomId: 'bad', to: 'PEER', sdp: SDP + 'a=x\r\n'.repeat(1000) }, 'PAYLOAD_TOO_LARGE'],
-    ['offer with an SDP that is not one', 'offer', { roomId: 'bad', to: 'PEER', sdp: 'hello' }, 'VALIDATION_FAILED'],
+    [
+      'joinRoom with oversized metadata',
+      'joinRoom',
+      { roomId: 'm', metadata: { x: 'y'.repeat(3000) } },
+      'PAYLOAD_TOO_LARGE',
+    ],
+    [
+      'offer with an SDP over MAX_SDP_BYTES',
+      'offer',
+      { roomId: 'bad', to: 'PEER', sdp: SDP + 'a=x\r\n'.repeat(1000) },
+      'PAYLOAD_TOO_LARGE',
+    ],
+    [
+      'offer with an SDP that is not one',
+      'offer',
+      { roomId: 'bad', to: 'PEER', sdp: 'hello' },
+      'VALIDATION_FAILED',
+    ],
     ['offer without sdp', 'offer', { roomId: 'bad', to: 'PEER' }, 'VALIDATION_FAILED'],
-    ['offer with a negative sequence', 'offer', { roomId: 'bad', to: 'PEER', sdp: SDP, sequence: -1 }, 'VALIDATION_FAILED'],
-    ['offer with a fractional sequence', 'offer', { roomId: 'bad', to: 'PEER', sdp: SDP, sequence: 1.5 }, 'VALIDATION_FAILED'],
-    ['offer with a string sequence', 'offer', { roomId: 'bad', to: 'PEER', sdp: SDP, sequence: '7' }, 'VALIDATION_FAILED'],
-    ['offer with an over-long messageId', 'offer', { roomId: 'bad', to: 'PEER', sdp: SDP, messageId: 'm'.repeat(129) }, 'VALIDATION_FAILED'],
-    ['iceCandidate with a malformed candidate line', 'iceCandidate', { roomId: 'bad', to: 'PEER', candidate: { candidate: 'rm -rf /' } }, 'VALIDATION_FAILED'],
-    ['iceCandidate with a string candidate', 'iceCandidate', { roomId: 'bad', to: 'PEER', candidate: 'candidate:1 1 udp 1 1.1.1.1 1 typ host' }, 'VALIDATION_FAILED'],
-    ['iceCandidate with sdpMLineIndex out of range', 'iceCandidate', { roomId: 'bad', to: 'PEER', candidate: { ...candidate(1), sdpMLineIndex: -2 } }, 'VALIDATION_FAILED'],
-    ['connectionState with an unknown state', 'connectionState', { roomId: 'bad', peerId: 'PEER', connectionState: 'great', iceConnectionState: 'new' }, 'VALIDATION_FAILED'],
+    [
+      'offer with a negative sequence',
+      'offer',
+      { roomId: 'bad', to: 'PEER', sdp: SDP, sequence: -1 },
+      'VALIDATION_FAILED',
+    ],
+    [
+      'offer with a fractional sequence',
+      'offer',
+      { roomId: 'bad', to: 'PEER', sdp: SDP, sequence: 1.5 },
+      'VALIDATION_FAILED',
+    ],
+    [
+      'offer with a string sequence',
+      'offer',
+      { roomId: 'bad', to: 'PEER', sdp: SDP, sequence: '7' },
+      'VALIDATION_FAILED',
+    ],
+    [
+      'offer with an over-long messageId',
+      'offer',
+      { roomId: 'bad', to: 'PEER', sdp: SDP, messageId: 'm'.repeat(129) },
+      'VALIDATION_FAILED',
+    ],
+    [
+      'iceCandidate with a malformed candidate line',
+      'iceCandidate',
+      { roomId: 'bad', to: 'PEER', candidate: { candidate: 'rm -rf /' } },
+      'VALIDATION_FAILED',
+    ],
+    [
+      'iceCandidate with a string candidate',
+      'iceCandidate',
+      { roomId: 'bad', to: 'PEER', candidate: 'candidate:1 1 udp 1 1.1.1.1 1 typ host' },
+      'VALIDATION_FAILED',
+    ],
+    [
+      'iceCandidate with sdpMLineIndex out of range',
+      'iceCandidate',
+      { roomId: 'bad', to: 'PEER', candidate: { ...candidate(1), sdpMLineIndex: -2 } },
+      'VALIDATION_FAILED',
+    ],
+    [
+      'connectionState with an unknown state',
+      'connectionState',
+      { roomId: 'bad', peerId: 'PEER', connectionState: 'great', iceConnectionState: 'new' },
+      'VALIDATION_FAILED',
+    ],
   ];
 
   for (const [name, event, payload, code] of cases) {

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { candidate, closeAll, connect, join, record, request, sleep, startServer, type TestServer } from '../support/harness';
+import {
+  candidate,
+  closeAll,
+  connect,
+  join,
+  record,
+  request,
+  sleep,
+  startServer,
+  type TestServer,
+} from '../support/harness';
 
 describe('candidates', () => {
   let server: TestServer;
@@ -17,16 +27,38 @@ describe('candidates', () => {
       const atC = record(c, 'iceCandidate');
       const cand = candidate(6000, 'gen1');
       // Different messageIds: only the candidate itself makes them the same.
-      assert.deepEqual(await request(a, 'iceCandidate', { roomId: 'cand-1', to: b.peerId, candidate: cand, messageId: 'x1' }), { ok: true });
-      assert.deepEqual(await request(a, 'iceCandidate', { roomId: 'cand-1', to: b.peerId, candidate: cand, messageId: 'x2' }), {
-        ok: true,
-        duplicate: true,
-      });
+      assert.deepEqual(
+        await request(a, 'iceCandidate', {
+          roomId: 'cand-1',
+          to: b.peerId,
+          candidate: cand,
+          messageId: 'x1',
+        }),
+        { ok: true },
+      );
+      assert.deepEqual(
+        await request(a, 'iceCandidate', {
+          roomId: 'cand-1',
+          to: b.peerId,
+          candidate: cand,
+          messageId: 'x2',
+        }),
+        {
+          ok: true,
+          duplicate: true,
+        },
+      );
       // A new ICE generation (after a restart) may legitimately reuse the candidate line.
       const restarted = { ...cand, usernameFragment: 'gen2' };
-      assert.deepEqual(await request(a, 'iceCandidate', { roomId: 'cand-1', to: b.peerId, candidate: restarted }), { ok: true });
+      assert.deepEqual(
+        await request(a, 'iceCandidate', { roomId: 'cand-1', to: b.peerId, candidate: restarted }),
+        { ok: true },
+      );
       // Another pair is independent.
-      assert.deepEqual(await request(a, 'iceCandidate', { roomId: 'cand-1', to: c.peerId, candidate: cand }), { ok: true });
+      assert.deepEqual(
+        await request(a, 'iceCandidate', { roomId: 'cand-1', to: c.peerId, candidate: cand }),
+        { ok: true },
+      );
       await sleep(50);
       assert.deepEqual(
         atB.map((m) => m.candidate?.usernameFragment),

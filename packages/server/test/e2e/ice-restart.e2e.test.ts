@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { iceRestartSide } from '@switchboard/protocol';
-import { closeAll, connect, join, once, record, request, sleep, startServer, type ConnectedClient, type TestServer } from '../support/harness';
+import {
+  closeAll,
+  connect,
+  join,
+  once,
+  record,
+  request,
+  sleep,
+  startServer,
+  type ConnectedClient,
+  type TestServer,
+} from '../support/harness';
 
 type State = { connectionState: string; iceConnectionState: string };
 const FAILED: State = { connectionState: 'failed', iceConnectionState: 'failed' };
@@ -85,11 +96,17 @@ describe('ICE restart orchestration', () => {
       await sleep(100);
       await report(other, chosen, 'ir-3', CONNECTED);
       await sleep(250);
-      assert.deepEqual(attempts.map((e) => e.attempt), [1]);
+      assert.deepEqual(
+        attempts.map((e) => e.attempt),
+        [1],
+      );
       // One that lasts past DISCONNECTED_TIMEOUT_MS is; the count starts at 1 again.
       await report(other, chosen, 'ir-3', DISCONNECTED);
       await sleep(400);
-      assert.deepEqual(attempts.map((e) => e.attempt), [1, 1]);
+      assert.deepEqual(
+        attempts.map((e) => e.attempt),
+        [1, 1],
+      );
       await report(chosen, other, 'ir-3', CONNECTED);
     } finally {
       closeAll(a, b);

@@ -39,7 +39,10 @@ describe('ICE servers', () => {
       assert.equal(one.hasTurn, true);
       assert.equal(one.ttl, 600);
       const turn = one.iceServers[1]!;
-      assert.deepEqual(turn.urls, ['turn:turn.example.test:3478?transport=udp', 'turns:turn.example.test:5349?transport=tcp']);
+      assert.deepEqual(turn.urls, [
+        'turn:turn.example.test:3478?transport=udp',
+        'turns:turn.example.test:5349?transport=tcp',
+      ]);
       const [expiry, user] = turn.username!.split(':');
       const nowSec = Math.floor(Date.now() / 1000);
       assert.ok(Math.abs(Number(expiry) - (nowSec + 600)) <= 2, `expiry ${expiry}`);
@@ -59,7 +62,11 @@ describe('ICE servers', () => {
   });
 
   it('static TURN credentials are passed through', async () => {
-    const server = await startServer({ TURN_URL: 'turn:10.0.0.1:3478', TURN_USERNAME: 'u', TURN_PASSWORD: 'p' });
+    const server = await startServer({
+      TURN_URL: 'turn:10.0.0.1:3478',
+      TURN_USERNAME: 'u',
+      TURN_PASSWORD: 'p',
+    });
     try {
       const body = await getJson<IceServersResponse>(`${server.url}/webrtc/ice-servers`);
       assert.deepEqual(body.iceServers, [{ urls: ['turn:10.0.0.1:3478'], username: 'u', credential: 'p' }]);

@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { closeAll, connect, join, once, rawEmit, record, request, SDP, sleep, startServer, type TestServer } from '../support/harness';
+import {
+  closeAll,
+  connect,
+  join,
+  once,
+  rawEmit,
+  record,
+  request,
+  SDP,
+  sleep,
+  startServer,
+  type TestServer,
+} from '../support/harness';
 
 describe('idempotency', () => {
   let server: TestServer;
@@ -32,15 +44,29 @@ describe('idempotency', () => {
       await join(a, 'idem-2');
       await join(b, 'idem-2');
       const offers = record(b, 'offer');
-      assert.equal((await request(a, 'offer', { roomId: 'idem-2', to: b.peerId, sdp: SDP, sequence: 5 })).ok, true);
+      assert.equal(
+        (await request(a, 'offer', { roomId: 'idem-2', to: b.peerId, sdp: SDP, sequence: 5 })).ok,
+        true,
+      );
       const stale = await request(a, 'offer', { roomId: 'idem-2', to: b.peerId, sdp: SDP, sequence: 5 });
       assert.equal(!stale.ok && stale.error.code, 'STALE_SEQUENCE');
       // Offers and answers share the direction's counter.
-      const staleAnswer = await request(a, 'answer', { roomId: 'idem-2', to: b.peerId, sdp: SDP, sequence: 3 });
+      const staleAnswer = await request(a, 'answer', {
+        roomId: 'idem-2',
+        to: b.peerId,
+        sdp: SDP,
+        sequence: 3,
+      });
       assert.equal(!staleAnswer.ok && staleAnswer.error.code, 'STALE_SEQUENCE');
       // The other direction has its own counter.
-      assert.equal((await request(b, 'answer', { roomId: 'idem-2', to: a.peerId, sdp: SDP, sequence: 1 })).ok, true);
-      assert.equal((await request(a, 'offer', { roomId: 'idem-2', to: b.peerId, sdp: SDP, sequence: 6 })).ok, true);
+      assert.equal(
+        (await request(b, 'answer', { roomId: 'idem-2', to: a.peerId, sdp: SDP, sequence: 1 })).ok,
+        true,
+      );
+      assert.equal(
+        (await request(a, 'offer', { roomId: 'idem-2', to: b.peerId, sdp: SDP, sequence: 6 })).ok,
+        true,
+      );
       await sleep(50);
       assert.deepEqual(
         offers.map((o) => o.sequence),
@@ -66,7 +92,11 @@ describe('idempotency', () => {
       assert.deepEqual(acks, [
         { messageId: 'no-ack-1', ok: true },
         { messageId: 'no-ack-1', ok: true, duplicate: true },
-        { messageId: 'no-ack-2', ok: false, error: { code: 'PEER_NOT_FOUND', message: 'peer nobody is not in room idem-3' } },
+        {
+          messageId: 'no-ack-2',
+          ok: false,
+          error: { code: 'PEER_NOT_FOUND', message: 'peer nobody is not in room idem-3' },
+        },
       ]);
     } finally {
       closeAll(a, b);

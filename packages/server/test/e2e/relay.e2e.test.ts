@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { candidate, closeAll, connect, join, once, record, request, SDP, sleep, startServer, type TestServer } from '../support/harness';
+import {
+  candidate,
+  closeAll,
+  connect,
+  join,
+  once,
+  record,
+  request,
+  SDP,
+  sleep,
+  startServer,
+  type TestServer,
+} from '../support/harness';
 
 describe('relay', () => {
   let server: TestServer;
@@ -16,7 +28,13 @@ describe('relay', () => {
       const atC = record(c, 'offer');
       const atB = once(b, 'offer');
       // A forged `from` in the payload must not survive: the server sets it from the session.
-      const res = await request(a, 'offer', { roomId: 'relay-1', to: b.peerId, sdp: SDP, from: c.peerId, sequence: 1 });
+      const res = await request(a, 'offer', {
+        roomId: 'relay-1',
+        to: b.peerId,
+        sdp: SDP,
+        from: c.peerId,
+        sequence: 1,
+      });
       assert.deepEqual(res, { ok: true });
       assert.deepEqual(await atB, { roomId: 'relay-1', from: a.peerId, sdp: SDP, sequence: 1 });
       await sleep(50);
@@ -36,8 +54,14 @@ describe('relay', () => {
       assert.equal((await answer).from, b.peerId);
       const cands = record(a, 'iceCandidate');
       const c = candidate(5000);
-      assert.equal((await request(b, 'iceCandidate', { roomId: 'relay-2', to: a.peerId, candidate: c })).ok, true);
-      assert.equal((await request(b, 'iceCandidate', { roomId: 'relay-2', to: a.peerId, candidate: null })).ok, true);
+      assert.equal(
+        (await request(b, 'iceCandidate', { roomId: 'relay-2', to: a.peerId, candidate: c })).ok,
+        true,
+      );
+      assert.equal(
+        (await request(b, 'iceCandidate', { roomId: 'relay-2', to: a.peerId, candidate: null })).ok,
+        true,
+      );
       await sleep(50);
       assert.deepEqual(cands, [
         { roomId: 'relay-2', from: b.peerId, candidate: c },
@@ -75,7 +99,11 @@ describe('relay', () => {
     try {
       await join(b, 'relay-3');
       const atB = record(b, 'iceCandidate');
-      const res = await request(a, 'iceCandidate', { roomId: 'relay-3', to: b.peerId, candidate: candidate(1) });
+      const res = await request(a, 'iceCandidate', {
+        roomId: 'relay-3',
+        to: b.peerId,
+        candidate: candidate(1),
+      });
       assert.equal(!res.ok && res.error.code, 'NOT_IN_ROOM');
       await sleep(50);
       assert.equal(atB.length, 0);
@@ -105,7 +133,12 @@ describe('relay ordering', () => {
         acks.push(
           kind === 'offer'
             ? request(a, 'offer', { roomId: 'order', to: b.peerId, sdp: SDP, sequence: i })
-            : request(a, 'iceCandidate', { roomId: 'order', to: b.peerId, candidate: candidate(i), sequence: i }),
+            : request(a, 'iceCandidate', {
+                roomId: 'order',
+                to: b.peerId,
+                candidate: candidate(i),
+                sequence: i,
+              }),
         );
       }
       await Promise.all(acks);

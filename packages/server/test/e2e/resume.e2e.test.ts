@@ -66,14 +66,26 @@ describe('resume', () => {
       const { resumeToken } = await join(b, 'rec-2');
       const left = record(a, 'peerLeft');
       cutTransport(b); // b has reconnection off: its session can only come back by token
-      await until(async () => !(await server.sb.app.get(PeerSessionServiceRef).isOnline(b.peerId)), 2000, 'b dropped');
+      await until(
+        async () => !(await server.sb.app.get(PeerSessionServiceRef).isOnline(b.peerId)),
+        2000,
+        'b dropped',
+      );
       const sent = [];
       for (let i = 1; i <= 5; i++) {
-        const res = await request(a, 'iceCandidate', { roomId: 'rec-2', to: b.peerId, candidate: candidate(7000 + i), sequence: i });
+        const res = await request(a, 'iceCandidate', {
+          roomId: 'rec-2',
+          to: b.peerId,
+          candidate: candidate(7000 + i),
+          sequence: i,
+        });
         assert.deepEqual(res, { ok: true, queued: true });
         sent.push(i);
       }
-      assert.deepEqual(await request(a, 'offer', { roomId: 'rec-2', to: b.peerId, sdp: SDP, sequence: 6 }), { ok: true, queued: true });
+      assert.deepEqual(await request(a, 'offer', { roomId: 'rec-2', to: b.peerId, sdp: SDP, sequence: 6 }), {
+        ok: true,
+        queued: true,
+      });
       sent.push(6);
 
       // Listeners must exist before the handshake completes: held signals follow `resumed` at once.

@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PeerConnectionTrackerService } from '../../src/webrtc/services/peer-connection-tracker.service';
 import { SignalingService } from '../../src/webrtc/signaling.service';
-import { closeAll, connect, join, once, record, request, sleep, startServer, until, type TestServer } from '../support/harness';
+import {
+  closeAll,
+  connect,
+  join,
+  once,
+  record,
+  request,
+  sleep,
+  startServer,
+  until,
+  type TestServer,
+} from '../support/harness';
 
 describe('rooms', () => {
   let server: TestServer;
@@ -90,7 +101,13 @@ describe('rooms', () => {
       await join(a, 'trace');
       await join(b, 'trace');
       // Touch every service: a pair context, a candidate sighting, a tracker record.
-      await request(a, 'offer', { roomId: 'trace', to: b.peerId, sdp: 'v=0\r\ns=-\r\n', sequence: 1, messageId: 'm1' });
+      await request(a, 'offer', {
+        roomId: 'trace',
+        to: b.peerId,
+        sdp: 'v=0\r\ns=-\r\n',
+        sequence: 1,
+        messageId: 'm1',
+      });
       await request(a, 'iceCandidate', {
         roomId: 'trace',
         to: b.peerId,

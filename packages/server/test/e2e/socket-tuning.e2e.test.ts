@@ -27,7 +27,16 @@ describe('Socket.IO tuning', () => {
       });
       // The engine really runs with them: the handshake advertises the ping settings.
       const client = await connect(server.url);
-      const engine = (client.io as unknown as { engine: { _pingInterval?: number; pingInterval?: number; _pingTimeout?: number; pingTimeout?: number } }).engine;
+      const engine = (
+        client.io as unknown as {
+          engine: {
+            _pingInterval?: number;
+            pingInterval?: number;
+            _pingTimeout?: number;
+            pingTimeout?: number;
+          };
+        }
+      ).engine;
       assert.equal(engine._pingInterval ?? engine.pingInterval, 7000);
       assert.equal(engine._pingTimeout ?? engine.pingTimeout, 3000);
       closeAll(client);

@@ -123,10 +123,9 @@ export function request<E extends keyof ClientToServerEvents>(
   event: E,
   payload: unknown,
 ): Promise<Result<Record<string, unknown>>> {
-  return (socket.timeout(3000).emitWithAck as (e: string, p: unknown) => Promise<Result<Record<string, unknown>>>)(
-    event,
-    payload,
-  );
+  return (
+    socket.timeout(3000).emitWithAck as (e: string, p: unknown) => Promise<Result<Record<string, unknown>>>
+  )(event, payload);
 }
 
 export async function join(socket: Client, roomId: string, displayName?: string): Promise<JoinRoomResponse> {
@@ -138,7 +137,11 @@ export async function join(socket: Client, roomId: string, displayName?: string)
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Waits until `check` is true, polling; throws after `ms`. */
-export async function until(check: () => boolean | Promise<boolean>, ms = 3000, what = 'condition'): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  ms = 3000,
+  what = 'condition',
+): Promise<void> {
   const end = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

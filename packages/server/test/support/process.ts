@@ -15,7 +15,14 @@ export interface ServerProcess {
 export async function spawnServer(env: Record<string, string>, cwd?: string): Promise<ServerProcess> {
   const child = spawn(process.execPath, [MAIN], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', STUN_URLS: '', LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      STUN_URLS: '',
+      LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -38,7 +45,10 @@ export async function spawnServer(env: Record<string, string>, cwd?: string): Pr
 }
 
 /** Runs the server expecting it to exit; returns its exit code and output. */
-export function runToExit(env: Record<string, string>, cwd?: string): Promise<{ code: number | null; output: string }> {
+export function runToExit(
+  env: Record<string, string>,
+  cwd?: string,
+): Promise<{ code: number | null; output: string }> {
   return new Promise((resolveRun) => {
     const child = spawn(process.execPath, [MAIN], {
       cwd,

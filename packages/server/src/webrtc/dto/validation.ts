@@ -2,14 +2,18 @@ import { ErrorCode, failure, type Failure } from '@switchboard/protocol';
 import type { z } from 'zod';
 
 /** Validates a payload against its schema; a failure names the fields and never echoes the input. */
-export function validate<S extends z.ZodType>(schema: S, payload: unknown): { ok: true; data: z.output<S> } | Failure {
+export function validate<S extends z.ZodType>(
+  schema: S,
+  payload: unknown,
+): { ok: true; data: z.output<S> } | Failure {
   if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
     return failure(ErrorCode.VALIDATION_FAILED, 'payload must be an object');
   }
   const parsed = schema.safeParse(payload);
   if (parsed.success) return { ok: true, data: parsed.data };
   const issues = parsed.error.issues;
-  const tooLarge = issues.some((i) => i.code === 'too_big' && i.path.join('.') === 'sdp') ||
+  const tooLarge =
+    issues.some((i) => i.code === 'too_big' && i.path.join('.') === 'sdp') ||
     issues.some((i) => (i as { params?: { tooLarge?: boolean } }).params?.tooLarge === true);
   const text = issues
     .slice(0, 3)

@@ -36,7 +36,12 @@ export class IceCandidateBufferService {
   async isFirstSighting(from: string, to: string, candidate: IceCandidateInit | null): Promise<boolean> {
     if (candidate === null) return true;
     const member = `${candidate.usernameFragment ?? ''}\u0000${candidate.sdpMid ?? ''}\u0000${candidate.candidate}`;
-    return this.store.addToSet(seenKey(from, to), member, this.options.seenTtlMs, this.options.maxSeenPerPair);
+    return this.store.addToSet(
+      seenKey(from, to),
+      member,
+      this.options.seenTtlMs,
+      this.options.maxSeenPerPair,
+    );
   }
 
   /** Forgets a sighting so a retry of a candidate that was not delivered goes through. */
@@ -48,7 +53,12 @@ export class IceCandidateBufferService {
 
   /** Holds a signal for `to`. Returns false when the pair's buffer is full (the signal is refused). */
   async hold(from: string, to: string, signal: HeldSignal): Promise<boolean> {
-    const ok = await this.store.listPush(heldKey(to, from), signal, this.options.maxPerPair, this.options.holdTtlMs);
+    const ok = await this.store.listPush(
+      heldKey(to, from),
+      signal,
+      this.options.maxPerPair,
+      this.options.holdTtlMs,
+    );
     if (ok) await this.store.addToSet(sendersKey(to), from, this.options.holdTtlMs, Number.MAX_SAFE_INTEGER);
     return ok;
   }

@@ -45,7 +45,11 @@ export class IceServerManagerService {
       if (turnSecret) {
         const expiry = Math.floor(nowMs / 1000) + turnTtlSeconds;
         const username = `${expiry}:${sanitizeUserId(userId ?? randomBytes(9).toString('base64url'))}`;
-        iceServers.push({ urls: [...turnUrls], username, credential: turnRestCredential(turnSecret, username) });
+        iceServers.push({
+          urls: [...turnUrls],
+          username,
+          credential: turnRestCredential(turnSecret, username),
+        });
       } else {
         iceServers.push({
           urls: [...turnUrls],
@@ -54,7 +58,12 @@ export class IceServerManagerService {
         });
       }
     }
-    return { iceServers, hasTurn: this.hasTurn, ttl: turnTtlSeconds, expiresAt: nowMs + turnTtlSeconds * 1000 };
+    return {
+      iceServers,
+      hasTurn: this.hasTurn,
+      ttl: turnTtlSeconds,
+      expiresAt: nowMs + turnTtlSeconds * 1000,
+    };
   }
 }
 

@@ -74,7 +74,8 @@ export class PeerSessionService {
     await this.store.delete(tokenKey(hash));
     const session = await this.get(peerId);
     if (!session || session.tokenHash !== hash) return undefined;
-    if (session.droppedAt !== null && this.clock.now() - session.droppedAt > this.options.resumeWindowMs) return undefined;
+    if (session.droppedAt !== null && this.clock.now() - session.droppedAt > this.options.resumeWindowMs)
+      return undefined;
     const updated = { ...session, tokenHash: null };
     await this.store.set(sessionKey(peerId), updated, SESSION_LIFETIME_MS);
     return updated;

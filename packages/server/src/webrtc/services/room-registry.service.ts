@@ -15,8 +15,14 @@ export class RoomRegistryService {
 
   /** Adds the peer; `full` when the room is at capacity, `exists` when it was already in. */
   async join(roomId: string, peer: PeerInfo): Promise<'added' | 'exists' | 'full'> {
-    const result = await this.store.hashSetIfCapacity(roomKey(roomId), peer.peerId, peer, this.options.maxPeersPerRoom);
-    if (result !== 'full') await this.store.hashSetIfCapacity(roomsOfKey(peer.peerId), roomId, 1, Number.MAX_SAFE_INTEGER);
+    const result = await this.store.hashSetIfCapacity(
+      roomKey(roomId),
+      peer.peerId,
+      peer,
+      this.options.maxPeersPerRoom,
+    );
+    if (result !== 'full')
+      await this.store.hashSetIfCapacity(roomsOfKey(peer.peerId), roomId, 1, Number.MAX_SAFE_INTEGER);
     return result;
   }
 

@@ -19,7 +19,12 @@ export interface StateStore {
   removeFromSet(key: string, member: string): Promise<void>;
   setMembers(key: string): Promise<string[]>;
   /** Sets `field` unless the hash already holds `maxFields` other fields. */
-  hashSetIfCapacity<T>(key: string, field: string, value: T, maxFields: number): Promise<'added' | 'exists' | 'full'>;
+  hashSetIfCapacity<T>(
+    key: string,
+    field: string,
+    value: T,
+    maxFields: number,
+  ): Promise<'added' | 'exists' | 'full'>;
   hashGet<T>(key: string, field: string): Promise<T | undefined>;
   hashGetAll<T>(key: string): Promise<Map<string, T>>;
   /** Removes `field`; returns whether it was there. Deletes the hash when it becomes empty. */
