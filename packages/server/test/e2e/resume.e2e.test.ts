@@ -57,6 +57,79 @@ describe('resume', () => {
     }
   });
 
+  it('signals sent while a recovering peer is away are delivered after it returns, in order', async () => {
+    const a = await connect(server.url);
+    const b = await connect(server.url, { reconnection: true, reconnectionDelay: 400 });
+    try {
+      await join(a, 'rec-5');
+      await join(b, 'rec-5');
+      const got: number[] = [];
+      b.on('iceCandidate', (m) => got.push(m.sequence ?? -1));
+      const resumed = once(b, 'resumed');
+      cutTransport(b);
+      await until(
+        async () => !(await server.sb.app.get(PeerSessionServiceRef).isOnline(b.peerId)),
+        2000,
+        'b dropped',
+      );
+      for (let i = 1; i <= 4; i++) {
+        const res = await request(a, 'iceCandidate', {
+          roomId: 'rec-5',
+          to: b.peerId,
+          candidate: candidate(8000 + i),
+          sequence: i,
+        });
+        assert.deepEqual(res, { ok: true, queued: true });
+      }
+      await resumed;
+      assert.equal(b.recovered, true);
+      await until(() => got.length === 4, 2000, 'held signals');
+      assert.deepEqual(got, [1, 2, 3, 4]);
+    } finally {
+      closeAll(a, b);
+    }
+  });
+
+  it('held signals past MAX_BUFFERED_SIGNALS_PER_PAIR are refused BUFFER_FULL, and a retry after the resume is accepted', async () => {
+    const s = await startServer({ RESUME_WINDOW_MS: '5000', MAX_BUFFERED_SIGNALS_PER_PAIR: '3' });
+    const a = await connect(s.url);
+    const b = await connect(s.url);
+    let b2: ConnectedClient | undefined;
+    try {
+      await join(a, 'cap');
+      const { resumeToken } = await join(b, 'cap');
+      cutTransport(b);
+      await until(
+        async () => !(await s.sb.app.get(PeerSessionServiceRef).isOnline(b.peerId)),
+        2000,
+        'b dropped',
+      );
+      const send = (i: number) =>
+        request(a, 'iceCandidate', {
+          roomId: 'cap',
+          to: b.peerId,
+          candidate: candidate(9000 + i),
+          messageId: `c${i}`,
+        });
+      for (let i = 1; i <= 3; i++) assert.deepEqual(await send(i), { ok: true, queued: true });
+      const full = await send(4);
+      assert.equal(!full.ok && full.error.code, 'BUFFER_FULL');
+      const got: number[] = [];
+      b2 = await connect(s.url, {
+        auth: { resumeToken },
+        setup: (sock) => sock.on('iceCandidate', (m) => got.push(Number(m.messageId?.slice(1)))),
+      });
+      await until(() => got.length === 3, 2000, 'held signals');
+      // The refused message was not remembered as sent: its retry goes through.
+      assert.deepEqual(await send(4), { ok: true });
+      await until(() => got.length === 4, 2000, 'the retried signal');
+      assert.deepEqual(got, [1, 2, 3, 4]);
+    } finally {
+      closeAll(a, b, b2);
+      await s.close();
+    }
+  });
+
   it('a fresh connection with the resume token gets resumed with the same peerId and the signals held meanwhile, in order', async () => {
     const a = await connect(server.url);
     const b = await connect(server.url);

@@ -50,6 +50,8 @@ export async function connect(
   opts: {
     auth?: Record<string, unknown>;
     reconnection?: boolean;
+    /** Delay before Socket.IO reconnects, ms. Default 50. */
+    reconnectionDelay?: number;
     /** Called before the handshake, to attach listeners for what the server sends at once. */
     setup?: (socket: Client) => void;
   } = {},
@@ -58,8 +60,9 @@ export async function connect(
     transports: ['websocket'],
     forceNew: true,
     reconnection: opts.reconnection ?? false,
-    reconnectionDelay: 50,
-    reconnectionDelayMax: 100,
+    reconnectionDelay: opts.reconnectionDelay ?? 50,
+    reconnectionDelayMax: opts.reconnectionDelay ?? 100,
+    randomizationFactor: 0,
     auth: opts.auth ?? {},
   }) as ConnectedClient;
   opts.setup?.(socket);
