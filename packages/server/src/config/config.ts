@@ -40,6 +40,8 @@ export const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Serve the demo call page at `/`. Default true. */
     DEMO_ENABLED: bool.default(true),
+    /** Expose Prometheus metrics at GET /metrics. Default true. */
+    METRICS_ENABLED: bool.default(true),
     /** Allowed CORS origins for HTTP and Socket.IO, comma-separated, or `*`. Default `*`. */
     CORS_ORIGIN: z.string().trim().default('*'),
     /** STUN URLs, comma-separated; empty for none. Default Google's public STUN. */

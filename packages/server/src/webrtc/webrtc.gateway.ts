@@ -12,6 +12,8 @@ import {
 import type { Namespace, Socket } from 'socket.io';
 import type { z } from 'zod';
 import { APP_CONFIG, type AppConfig } from '../config/config';
+import { MetricsService } from '../metrics/metrics.service';
+import { STATE_STORE, type StateStore } from './store/state-store';
 import { validate } from './dto/validation';
 import { SignalingService, peerChannel, roomChannel, type SignalTransport } from './signaling.service';
 
@@ -44,6 +46,8 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
   constructor(
     @Inject(SignalingService) private readonly core: SignalingService,
     @Inject(APP_CONFIG) config: AppConfig,
+    @Inject(MetricsService) private readonly metrics: MetricsService,
+    @Inject(STATE_STORE) private readonly store: StateStore,
   ) {
     this.schemas = createSchemas({ maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 });
   }
@@ -54,11 +58,18 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
       if (this.core.isDraining) next(new Error(ErrorCode.SERVER_SHUTTING_DOWN));
       else next();
     });
+    this.metrics.observe({
+      sockets: () => nsp.sockets.size,
+      pendingResumes: () => this.core.pendingResumes,
+      storeKeys: () => this.store.size(),
+    });
     const transport: SignalTransport = {
       toPeer: (peerId, event, payload) => {
+        this.metrics.emitted(event);
         (nsp.to(peerChannel(peerId)).emit as (e: string, p: unknown) => boolean)(event, payload);
       },
       toRoom: (roomId, exceptPeerId, event, payload) => {
+        this.metrics.emitted(event);
         (
           nsp.to(roomChannel(roomId)).except(peerChannel(exceptPeerId)).emit as (
             e: string,
@@ -114,6 +125,7 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
             this.logger.error({ err, event }, 'handler failed');
             result = failure(ErrorCode.INTERNAL, 'internal error');
           }
+          this.metrics.handled(event, outcomeOf(result));
           this.respond(socket, ack, payload, result);
         });
       });
@@ -153,4 +165,10 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
       socket.emit('signalAck', { messageId, ok: false, error: result.error });
     }
   }
+}
+
+function outcomeOf(result: Result<object>): string {
+  if (!result.ok) return result.error.code;
+  const r = result as { duplicate?: boolean; queued?: boolean };
+  return r.duplicate ? 'duplicate' : r.queued ? 'queued' : 'ok';
 }

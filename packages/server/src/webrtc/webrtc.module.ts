@@ -8,6 +8,8 @@ import { PeerSessionService } from './services/peer-session.service';
 import { RoomRegistryService } from './services/room-registry.service';
 import { SignalingStateMachineService } from './services/signaling-state-machine.service';
 import { SignalingService } from './signaling.service';
+import { MetricsController } from '../metrics/metrics.controller';
+import { MetricsService } from '../metrics/metrics.service';
 import { STATE_STORE, type StateStore } from './store/state-store';
 import { WebrtcController } from './webrtc.controller';
 import { WebrtcGateway } from './webrtc.gateway';
@@ -15,8 +17,9 @@ import { WebrtcGateway } from './webrtc.gateway';
 // The services are plain classes built by factories from validated config, so tests can
 // construct them directly with a fake clock and store, exactly as wired here.
 @Module({
-  controllers: [WebrtcController],
+  controllers: [WebrtcController, MetricsController],
   providers: [
+    { provide: MetricsService, useFactory: () => new MetricsService() },
     {
       provide: IceServerManagerService,
       inject: [APP_CONFIG, CLOCK],
