@@ -289,6 +289,11 @@ export class SignalingService {
     if (to === from || !(await this.rooms.isMember(roomId, to))) {
       return failure(ErrorCode.PEER_NOT_FOUND, `peer ${to} is not in room ${roomId}`);
     }
+    const online = await this.sessions.isOnline(to);
+    // Refuse before admitting, so a refused signal leaves no trace and its retry is judged afresh.
+    if (!online && !(await this.candidates.hasRoom(from, to))) {
+      return failure(ErrorCode.BUFFER_FULL, `peer ${to} is reconnecting and its buffer is full`);
+    }
     const verdict = await this.stateMachine.admit(from, to, kind, messageId, sequence);
     if (verdict === 'duplicate') return { ok: true, duplicate: true };
     if (verdict === 'stale') {
@@ -309,15 +314,13 @@ export class SignalingService {
     if (sequence !== undefined) payload.sequence = sequence;
     if (messageId !== undefined) payload.messageId = messageId;
 
-    if (await this.sessions.isOnline(to)) {
+    if (online) {
       this.io.toPeer(to, kind, payload as never);
       return { ok: true };
     }
-    if (await this.candidates.hold(from, to, { event: kind, payload })) return { ok: true, queued: true };
-    // Not delivered: let a later retry of the same message through.
-    await this.stateMachine.forget(from, to, messageId);
-    if (kind === 'iceCandidate') await this.candidates.forgetSighting(from, to, req.candidate ?? null);
-    return failure(ErrorCode.BUFFER_FULL, `peer ${to} is reconnecting and its buffer is full`);
+    // hasRoom() above and the per-socket ordering make this succeed on a single node.
+    await this.candidates.hold(from, to, { event: kind, payload });
+    return { ok: true, queued: true };
   }
 
   /** Records the sender's view of its link to `peerId`; may lead to ICE restart requests. */

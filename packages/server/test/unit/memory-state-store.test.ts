@@ -58,12 +58,41 @@ describe('MemoryStateStore', () => {
     assert.equal(await store.get('c'), 3);
   });
 
-  test('addToSet() of a member already present returns false until its TTL elapses, then true', async () => {
+  test('addToSet() of a member already present returns false and restarts its TTL; true once the TTL elapses', async () => {
     assert.equal(await store.addToSet('s', 'm', 1000, 10), true);
     await clock.advance(999);
+    // A retry keeps it remembered: the TTL counts from the latest add.
     assert.equal(await store.addToSet('s', 'm', 1000, 10), false);
+    await clock.advance(999);
+    assert.deepEqual(await store.setMembers('s'), ['m']);
     await clock.advance(1);
     assert.equal(await store.addToSet('s', 'm', 1000, 10), true);
+  });
+
+  test('raiseTo() only raises, and refreshes the TTL either way', async () => {
+    assert.equal(await store.raiseTo('k', 5, 1000), true);
+    assert.equal(await store.raiseTo('k', 5, 1000), false);
+    assert.equal(await store.raiseTo('k', 3, 1000), false);
+    assert.equal(await store.get('k'), 5);
+    await clock.advance(999);
+    await store.raiseTo('k', 1, 1000);
+    await clock.advance(999);
+    assert.equal(await store.get('k'), 5);
+    assert.equal(await store.raiseTo('k', 6, 1000), true);
+    await clock.advance(1000);
+    assert.equal(await store.get('k'), undefined);
+  });
+
+  test('expire() moves the TTL of an existing key and ignores an absent one', async () => {
+    await store.set('k', 1, 1000);
+    await clock.advance(900);
+    await store.expire('k', 1000);
+    await clock.advance(900);
+    assert.equal(await store.get('k'), 1);
+    await store.expire('absent', 1000);
+    assert.equal(await store.get('absent'), undefined);
+    await clock.advance(100);
+    assert.equal(await store.get('k'), undefined);
   });
 
   test('addToSet() past maxMembers evicts the oldest member', async () => {

@@ -14,7 +14,14 @@ const A = 'peer-a';
 const B = 'peer-b';
 
 type Call =
-  | { kind: 'requestRestart'; roomId: string; target: string; remote: string; attempt: number; maxAttempts: number }
+  | {
+      kind: 'requestRestart';
+      roomId: string;
+      target: string;
+      remote: string;
+      attempt: number;
+      maxAttempts: number;
+    }
   | { kind: 'connectionFailed'; roomId: string; a: string; b: string };
 
 /** The tracker's real output channel, recorded. */
@@ -68,7 +75,8 @@ describe('PeerConnectionTrackerService', () => {
   });
 
   const failed = (from: string, remote: string) => tracker.report(ROOM, from, remote, 'failed', 'failed');
-  const connected = (from: string, remote: string) => tracker.report(ROOM, from, remote, 'connected', 'connected');
+  const connected = (from: string, remote: string) =>
+    tracker.report(ROOM, from, remote, 'connected', 'connected');
   const disconnected = (from: string, remote: string) =>
     tracker.report(ROOM, from, remote, 'disconnected', 'disconnected');
 
@@ -217,6 +225,24 @@ describe('PeerConnectionTrackerService', () => {
       await disconnected(B, A);
       await clock.advance(4000);
       assert.deepEqual(notifier.calls, [restart(1)]);
+    });
+
+    test('report(disconnected) from one side after both reported connected restarts after disconnectedTimeoutMs', async () => {
+      // The other side's older "connected" must not mask the fresher "disconnected".
+      await connected(A, B);
+      await connected(B, A);
+      await disconnected(B, A);
+      await clock.advance(5000);
+      assert.deepEqual(notifier.calls, [restart(1)]);
+    });
+
+    test('report(connected) from the other side while one is disconnected cancels the pending restart', async () => {
+      await disconnected(A, B);
+      await clock.advance(1000);
+      await connected(B, A);
+      assert.equal(tracker.pendingTimers, 0);
+      await clock.advance(120_000);
+      assert.deepEqual(notifier.calls, []);
     });
   });
 

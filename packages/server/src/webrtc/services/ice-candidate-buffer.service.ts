@@ -44,11 +44,12 @@ export class IceCandidateBufferService {
     );
   }
 
-  /** Forgets a sighting so a retry of a candidate that was not delivered goes through. */
-  async forgetSighting(from: string, to: string, candidate: IceCandidateInit | null): Promise<void> {
-    if (candidate === null) return;
-    const member = `${candidate.usernameFragment ?? ''}\u0000${candidate.sdpMid ?? ''}\u0000${candidate.candidate}`;
-    await this.store.removeFromSet(seenKey(from, to), member);
+  /**
+   * True when another signal from `from` can be held for `to`. Checked before a signal is admitted,
+   * so a refusal leaves no trace and the sender's retry is judged afresh.
+   */
+  async hasRoom(from: string, to: string): Promise<boolean> {
+    return (await this.store.listLength(heldKey(to, from))) < this.options.maxPerPair;
   }
 
   /** Holds a signal for `to`. Returns false when the pair's buffer is full (the signal is refused). */
@@ -59,6 +60,7 @@ export class IceCandidateBufferService {
       this.options.maxPerPair,
       this.options.holdTtlMs,
     );
+    // Re-adding refreshes the sender's entry, so it lives as long as its list does.
     if (ok) await this.store.addToSet(sendersKey(to), from, this.options.holdTtlMs, Number.MAX_SAFE_INTEGER);
     return ok;
   }

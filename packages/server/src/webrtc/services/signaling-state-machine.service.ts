@@ -12,15 +12,12 @@ export type SignalKind = 'offer' | 'answer' | 'iceCandidate';
 /** What to do with a signal. */
 export type SignalVerdict = 'accept' | 'duplicate' | 'stale';
 
-interface PairContext {
-  /** Highest accepted offer/answer sequence per sender. */
-  lastSequence: Record<string, number>;
-}
-
 /**
- * Per-pair signaling context: at-most-once forwarding by `messageId` and monotonic
- * offer/answer `sequence` per direction. Contexts expire after `windowMs` without traffic, and
- * the set of remembered ids is capped, so memory stays bounded however many ids arrive.
+ * Per-pair signaling context: at-most-once forwarding by `messageId` and monotonic offer/answer
+ * `sequence` per direction. A direction's context expires after `windowMs` without any signal on
+ * it (candidates included), and the set of remembered ids is capped, so memory stays bounded
+ * however many ids arrive. Each direction has one writer (its sender's socket) and every step is
+ * an atomic store operation, so concurrent calls cannot lower a sequence.
  */
 export class SignalingStateMachineService {
   constructor(
@@ -29,10 +26,9 @@ export class SignalingStateMachineService {
   ) {}
 
   /**
-   * Decides whether a signal from `from` to `to` is forwarded. A duplicate is reported before
-   * staleness so a retried, already-forwarded offer is answered `duplicate`, not refused.
-   * `commit` must be called once the signal was forwarded or queued; `rollback` if it was not,
-   * so a retry of the same id is judged again.
+   * Decides whether a signal from `from` to `to` is forwarded, and records it when it is. A
+   * duplicate is reported before staleness, so a retried, already-forwarded offer is answered
+   * `duplicate`, not refused; a stale refusal leaves no trace, so it repeats identically.
    */
   async admit(
     from: string,
@@ -42,43 +38,39 @@ export class SignalingStateMachineService {
     sequence: number | undefined,
   ): Promise<SignalVerdict> {
     const { windowMs, maxIdsPerDirection } = this.options;
-    if (messageId !== undefined) {
-      const fresh = await this.store.addToSet(idsKey(from, to), messageId, windowMs, maxIdsPerDirection);
-      if (!fresh) return 'duplicate';
+    const ids = idsKey(from, to);
+    if (
+      messageId !== undefined &&
+      !(await this.store.addToSet(ids, messageId, windowMs, maxIdsPerDirection))
+    ) {
+      return 'duplicate';
     }
+    const seq = sequenceKey(from, to);
     if (kind !== 'iceCandidate' && sequence !== undefined) {
-      const key = contextKey(from, to);
-      const ctx = (await this.store.get<PairContext>(key)) ?? { lastSequence: {} };
-      const last = ctx.lastSequence[from];
-      if (last !== undefined && sequence <= last) {
-        // The id was recorded above; forget it so the refusal is repeatable, not a false "duplicate".
-        if (messageId !== undefined) await this.store.removeFromSet(idsKey(from, to), messageId);
+      if (!(await this.store.raiseTo(seq, sequence, windowMs))) {
+        if (messageId !== undefined) await this.store.removeFromSet(ids, messageId);
         return 'stale';
       }
-      ctx.lastSequence[from] = sequence;
-      await this.store.set(key, ctx, windowMs);
+    } else {
+      // Any traffic keeps the direction's context alive.
+      await this.store.expire(seq, windowMs);
     }
     return 'accept';
   }
 
-  /** Forgets a message id so a retry is admitted again (the first attempt was not delivered). */
-  async forget(from: string, to: string, messageId: string | undefined): Promise<void> {
-    if (messageId !== undefined) await this.store.removeFromSet(idsKey(from, to), messageId);
-  }
-
   /** The last accepted offer/answer sequence from `from` to `to`, if any. */
   async lastSequence(from: string, to: string): Promise<number | undefined> {
-    return (await this.store.get<PairContext>(contextKey(from, to)))?.lastSequence[from];
+    return this.store.get<number>(sequenceKey(from, to));
   }
 
   /** Removes every context of the pair (both directions). */
   async forgetPair(a: string, b: string): Promise<void> {
-    await this.store.delete(contextKey(a, b), idsKey(a, b), idsKey(b, a));
+    await this.store.delete(sequenceKey(a, b), sequenceKey(b, a), idsKey(a, b), idsKey(b, a));
   }
 }
 
-function contextKey(a: string, b: string): string {
-  return a < b ? `sm:ctx:${a}|${b}` : `sm:ctx:${b}|${a}`;
+function sequenceKey(from: string, to: string): string {
+  return `sm:seq:${from}>${to}`;
 }
 
 function idsKey(from: string, to: string): string {

@@ -82,6 +82,22 @@ export class MemoryStateStore implements StateStore {
     for (const k of keys) this.entries.delete(k);
   }
 
+  async raiseTo(key: string, value: number, ttlMs: number): Promise<boolean> {
+    const e = this.ofKind(key, 'value');
+    const expiresAt = this.clock.now() + ttlMs;
+    if (e && typeof e.value === 'number' && e.value >= value) {
+      e.expiresAt = expiresAt;
+      return false;
+    }
+    this.entries.set(key, { kind: 'value', value, expiresAt });
+    return true;
+  }
+
+  async expire(key: string, ttlMs: number): Promise<void> {
+    const e = this.live(key);
+    if (e) e.expiresAt = this.clock.now() + ttlMs;
+  }
+
   async addToSet(key: string, member: string, ttlMs: number, maxMembers: number): Promise<boolean> {
     const now = this.clock.now();
     let e = this.ofKind(key, 'set');
@@ -90,10 +106,11 @@ export class MemoryStateStore implements StateStore {
       this.entries.set(key, e);
     }
     const exp = e.members.get(member);
-    if (exp !== undefined && exp > now) return false;
-    // Re-insert so Map order stays oldest-first for eviction.
+    const fresh = exp === undefined || exp <= now;
+    // Re-insert so Map order stays least-recently-added first for eviction.
     e.members.delete(member);
     e.members.set(member, now + ttlMs);
+    if (!fresh) return false;
     while (e.members.size > maxMembers) {
       const oldest = e.members.keys().next().value as string;
       e.members.delete(oldest);
@@ -164,6 +181,10 @@ export class MemoryStateStore implements StateStore {
     if (e.items.length >= maxLength) return false;
     e.items.push(value);
     return true;
+  }
+
+  async listLength(key: string): Promise<number> {
+    return this.ofKind(key, 'list')?.items.length ?? 0;
   }
 
   async listDrain<T>(key: string): Promise<T[]> {

@@ -12,8 +12,16 @@ export interface StateStore {
   set<T>(key: string, value: T, ttlMs?: number): Promise<void>;
   delete(...keys: string[]): Promise<void>;
   /**
+   * Sets `key` to `value` when it is absent or holds a smaller number; returns whether it did.
+   * Either way the key's TTL becomes `ttlMs`. One atomic step (a Lua script on Redis).
+   */
+  raiseTo(key: string, value: number, ttlMs: number): Promise<boolean>;
+  /** Sets the TTL of an existing key; no-op when it is absent. */
+  expire(key: string, ttlMs: number): Promise<void>;
+  /**
    * Adds `member` to the set at `key`. Returns true when it was not already there (unexpired).
-   * The member expires after `ttlMs`; the set keeps at most `maxMembers`, dropping the oldest.
+   * Either way the member now expires `ttlMs` from now (a retry keeps it remembered); the set keeps
+   * at most `maxMembers`, dropping the least recently added.
    */
   addToSet(key: string, member: string, ttlMs: number, maxMembers: number): Promise<boolean>;
   removeFromSet(key: string, member: string): Promise<void>;
@@ -31,6 +39,7 @@ export interface StateStore {
   hashDelete(key: string, field: string): Promise<boolean>;
   /** Appends to the list unless it holds `maxLength` items (returns false then). Refreshes the list's TTL. */
   listPush<T>(key: string, value: T, maxLength: number, ttlMs: number): Promise<boolean>;
+  listLength(key: string): Promise<number>;
   /** Returns the whole list in order and deletes it. */
   listDrain<T>(key: string): Promise<T[]>;
   /** Number of keys held (for metrics and leak tests). */

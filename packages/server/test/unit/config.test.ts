@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig, type EnvInput } from '../../src/config/config';
+
+/**
+ * Asserts loadConfig throws a ConfigError with a line for each variable, e.g. `  PORT: must be an
+ * integer` (`TURN_URL.0:` for a list entry): operators must see which variable to fix.
+ */
+function assertRejects(env: EnvInput, ...variables: string[]): void {
+  assert.throws(
+    () => loadConfig(env),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+      assert.equal(err.name, 'ConfigError');
+      for (const v of variables) assert.match(err.message, new RegExp(`^\\s+${v}(\\.\\d+)?: `, 'm'));
+      return true;
+    },
+  );
+}
+
+describe('loadConfig', () => {
+  describe('defaults', () => {
+    test('loadConfig({}) returns the documented defaults', () => {
+      const c = loadConfig({});
+      assert.equal(c.PORT, 3000);
+      assert.equal(c.MAX_PEERS_PER_ROOM, 16);
+      assert.equal(c.MAX_SDP_BYTES, 65_536);
+      assert.equal(c.RESUME_WINDOW_MS, 30_000);
+      assert.equal(c.MAX_HTTP_BUFFER_SIZE, 1_000_000);
+      assert.deepEqual(c.STUN_URLS, ['stun:stun.l.google.com:19302']);
+      assert.deepEqual(c.TURN_URL, []);
+      assert.equal(c.TURN_SECRET, undefined);
+      assert.equal(c.SIGNAL_DEDUP_WINDOW_MS, 30_000);
+      assert.equal(c.ICE_RESTART_MAX_ATTEMPTS, 2);
+      assert.equal(c.ICE_RESTART_MIN_INTERVAL_MS, 5000);
+      assert.equal(c.ICE_RESTART_TIMEOUT_MS, 15_000);
+      assert.equal(c.DISCONNECTED_TIMEOUT_MS, 5000);
+      assert.equal(c.DEMO_ENABLED, true);
+      assert.equal(c.LOG_LEVEL, 'info');
+    });
+
+    test('loadConfig() with an empty or blank value for a variable with a default uses the default', () => {
+      const c = loadConfig({ PORT: '', MAX_PEERS_PER_ROOM: '   ' });
+      assert.equal(c.PORT, 3000);
+      assert.equal(c.MAX_PEERS_PER_ROOM, 16);
+    });
+
+    test('loadConfig() with STUN_URLS empty means no STUN', () => {
+      assert.deepEqual(loadConfig({ STUN_URLS: '' }).STUN_URLS, []);
+      assert.deepEqual(loadConfig({ STUN_URLS: ' , ' }).STUN_URLS, []);
+    });
+
+    test('loadConfig() ignores variables it does not know', () => {
+      assert.equal(loadConfig({ PATH: '/usr/bin', PORTT: 'x' }).PORT, 3000);
+    });
+  });
+
+  describe('valid values', () => {
+    test('loadConfig() parses integers with surrounding spaces', () => {
+      assert.equal(loadConfig({ PORT: ' 8080 ' }).PORT, 8080);
+      assert.equal(loadConfig({ PORT: '0' }).PORT, 0);
+    });
+
+    test('loadConfig() splits comma-separated STUN_URLS and TURN_URL, trimming entries', () => {
+      const c = loadConfig({
+        STUN_URLS: 'stun:a.example:3478, stuns:b.example:5349',
+        TURN_URL: 'turn:t.example:3478 ,turns:t.example:5349,',
+        TURN_SECRET: 'x',
+      });
+      assert.deepEqual(c.STUN_URLS, ['stun:a.example:3478', 'stuns:b.example:5349']);
+      assert.deepEqual(c.TURN_URL, ['turn:t.example:3478', 'turns:t.example:5349']);
+    });
+
+    test('loadConfig() accepts TURN_URL with TURN_USERNAME and TURN_PASSWORD', () => {
+      const c = loadConfig({ TURN_URL: 'turn:t.example:3478', TURN_USERNAME: 'u', TURN_PASSWORD: 'p' });
+      assert.equal(c.TURN_USERNAME, 'u');
+      assert.equal(c.TURN_PASSWORD, 'p');
+    });
+
+    test('loadConfig() reads booleans as true/false, 1/0 or yes/no in any case', () => {
+      assert.equal(loadConfig({ DEMO_ENABLED: 'No' }).DEMO_ENABLED, false);
+      assert.equal(loadConfig({ DEMO_ENABLED: '1' }).DEMO_ENABLED, true);
+      assert.equal(loadConfig({ DEMO_ENABLED: 'FALSE' }).DEMO_ENABLED, false);
+    });
+  });
+
+  describe('invalid values', () => {
+    for (const port of ['abc', '3000.5', '1e3', '0x10', '30 00']) {
+      test(`loadConfig() with non-integer PORT "${port}" throws ConfigError naming PORT`, () => {
+        assertRejects({ PORT: port }, 'PORT');
+      });
+    }
+
+    const outOfRange: [string, string][] = [
+      ['PORT', '65536'],
+      ['PORT', '-1'],
+      ['MAX_PEERS_PER_ROOM', '1'],
+      ['MAX_SDP_BYTES', '255'],
+      ['RESUME_WINDOW_MS', '999'],
+      ['MAX_HTTP_BUFFER_SIZE', '1023'],
+      ['TURN_TTL', '59'],
+    ];
+    for (const [name, value] of outOfRange) {
+      test(`loadConfig() with out-of-range ${name}=${value} throws ConfigError naming ${name}`, () => {
+        assertRejects({ [name]: value }, name);
+      });
+    }
+
+    test('loadConfig() with a TURN_URL entry not starting with turn:/turns: throws ConfigError naming TURN_URL', () => {
+      assertRejects({ TURN_URL: 'turn:ok.example:3478,http://turn.example', TURN_SECRET: 's' }, 'TURN_URL');
+    });
+
+    test('loadConfig() with a STUN_URLS entry not starting with stun:/stuns: throws ConfigError naming STUN_URLS', () => {
+      assertRejects({ STUN_URLS: 'turn:x.example' }, 'STUN_URLS');
+    });
+
+    test('loadConfig() with TURN_URL but no credentials throws ConfigError naming TURN_URL', () => {
+      assertRejects({ TURN_URL: 'turn:t.example:3478' }, 'TURN_URL');
+    });
+
+    test('loadConfig() with TURN_USERNAME but no TURN_PASSWORD throws ConfigError naming TURN_PASSWORD', () => {
+      assertRejects({ TURN_URL: 'turn:t.example:3478', TURN_USERNAME: 'u' }, 'TURN_PASSWORD');
+    });
+
+    test('loadConfig() with TURN_PASSWORD but no TURN_USERNAME throws ConfigError naming TURN_USERNAME', () => {
+      assertRejects({ TURN_URL: 'turn:t.example:3478', TURN_PASSWORD: 'p' }, 'TURN_USERNAME');
+    });
+
+    test('loadConfig() with TURN_SECRET but no TURN_URL throws ConfigError naming TURN_URL', () => {
+      assertRejects({ TURN_SECRET: 's' }, 'TURN_URL');
+    });
+
+    test('loadConfig() with RECONNECTION_DELAY_MAX below RECONNECTION_DELAY throws naming RECONNECTION_DELAY_MAX', () => {
+      assertRejects({ RECONNECTION_DELAY: '2000', RECONNECTION_DELAY_MAX: '1000' }, 'RECONNECTION_DELAY_MAX');
+    });
+
+    test('loadConfig() with an unknown LOG_LEVEL or a non-boolean DEMO_ENABLED names each', () => {
+      assertRejects({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL');
+      assertRejects({ DEMO_ENABLED: 'maybe' }, 'DEMO_ENABLED');
+    });
+
+    test('loadConfig() with several bad variables names every one of them', () => {
+      assertRejects(
+        { PORT: 'abc', MAX_PEERS_PER_ROOM: '0', TURN_USERNAME: 'u' },
+        'PORT',
+        'MAX_PEERS_PER_ROOM',
+        'TURN_PASSWORD',
+      );
+    });
+  });
+});
