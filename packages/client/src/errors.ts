@@ -69,16 +69,24 @@ export class SwitchboardError extends Error {
   }
 
   static joinRejected(roomId: string, code: string, message: string): SwitchboardError {
-    return new SwitchboardError(ErrorReason.JoinRejected, `joining room "${roomId}" was refused: ${code}: ${message}`, {
-      code,
-    });
+    return new SwitchboardError(
+      ErrorReason.JoinRejected,
+      `joining room "${roomId}" was refused: ${code}: ${message}`,
+      {
+        code,
+      },
+    );
   }
 
   static signalRejected(event: string, peerId: string, code: string, message: string): SwitchboardError {
-    return new SwitchboardError(ErrorReason.SignalRejected, `${event} to ${peerId} was refused: ${code}: ${message}`, {
-      peerId,
-      code,
-    });
+    return new SwitchboardError(
+      ErrorReason.SignalRejected,
+      `${event} to ${peerId} was refused: ${code}: ${message}`,
+      {
+        peerId,
+        code,
+      },
+    );
   }
 
   static signalTimeout(event: string, peerId: string, attempts: number): SwitchboardError {
@@ -90,7 +98,9 @@ export class SwitchboardError extends Error {
   }
 
   static iceFailed(peerId: string, reason: string): SwitchboardError {
-    return new SwitchboardError(ErrorReason.IceFailed, `connection to ${peerId} failed: ${reason}`, { peerId });
+    return new SwitchboardError(ErrorReason.IceFailed, `connection to ${peerId} failed: ${reason}`, {
+      peerId,
+    });
   }
 
   static iceGatheringFailed(
@@ -100,7 +110,8 @@ export class SwitchboardError extends Error {
   ): SwitchboardError {
     const seen = candidateErrors.map((e) => `${e.url || '?'} ${e.errorCode} ${e.errorText}`.trim());
     const detail = seen.length > 0 ? `: ${[...new Set(seen)].join('; ')}` : '';
-    const hint = policy === 'relay' ? ' (iceTransportPolicy is "relay": check the TURN server and its credentials)' : '';
+    const hint =
+      policy === 'relay' ? ' (iceTransportPolicy is "relay": check the TURN server and its credentials)' : '';
     return new SwitchboardError(
       ErrorReason.IceGatheringFailed,
       `ICE gathering for ${peerId} ended without any usable candidate${hint}${detail}`,

@@ -16,17 +16,17 @@ export {
   type JoinResult,
   type SelectedCandidatePair,
   type CandidateSummary,
-} from './switchboard-client';
-export { ConnectionState } from './connection-state';
-export { SwitchboardError, ErrorReason, type CandidateErrorInfo } from './errors';
+} from './switchboard-client.js';
+export { ConnectionState } from './connection-state.js';
+export { SwitchboardError, ErrorReason, type CandidateErrorInfo } from './errors.js';
 export {
   DefaultReconnectPolicy,
   DEFAULT_RECONNECT_DELAYS_MS,
   type ReconnectPolicy,
   type ReconnectContext,
   type DefaultReconnectPolicyOptions,
-} from './reconnect-policy';
-export type { IceRestartReason, PeerLinkDiagnostics } from './peer-link';
-export { DATA_CHANNEL_LABEL } from './peer-link';
-export { createConsoleLogger, type Logger, type LogLevel } from './logger';
-export type { Listener } from './typed-emitter';
+} from './reconnect-policy.js';
+export type { IceRestartReason, PeerLinkDiagnostics } from './peer-link.js';
+export { DATA_CHANNEL_LABEL } from './peer-link.js';
+export { createConsoleLogger, type Logger, type LogLevel } from './logger.js';
+export type { Listener } from './typed-emitter.js';

@@ -1,6 +1,6 @@
-import { type CandidateErrorInfo, SwitchboardError } from './errors';
-import type { Logger } from './logger';
-import { sdpSessionId } from './sdp';
+import { type CandidateErrorInfo, SwitchboardError } from './errors.js';
+import type { Logger } from './logger.js';
+import { sdpSessionId } from './sdp.js';
 
 /** Why an ICE restart started. */
 export type IceRestartReason = 'server' | 'local' | 'manual';
@@ -67,6 +67,8 @@ export const DATA_CHANNEL_LABEL = 'switchboard';
 const MAX_HELD_CANDIDATES = 500;
 /** A second restart request within this window is the same restart (server and local failure both ask). */
 const RESTART_DEDUP_MS = 1500;
+/** Longest wait for one incoming signal's browser operations before the next signal is handled. */
+const SIGNAL_TASK_TIMEOUT_MS = 10_000;
 
 /**
  * One RTCPeerConnection towards one remote peer, negotiated with the W3C "perfect negotiation"
@@ -96,7 +98,10 @@ export class PeerLink {
   private staleRemoteSessionId: string | null = null;
   private candidateErrors: CandidateErrorInfo[] = [];
   private gatheringFailureReported = false;
-  private incoming: Promise<void> = Promise.resolve();
+  /** Incoming signals, applied one at a time in arrival order. */
+  private incoming: (() => Promise<void>)[] = [];
+  private incomingGeneration = 0;
+  private draining = false;
   private watchdog: ReturnType<typeof setTimeout> | undefined;
   private lastReported = '';
   private closed = false;
@@ -138,6 +143,10 @@ export class PeerLink {
     return this.pc.iceConnectionState;
   }
 
+  get signalingState(): RTCSignalingState {
+    return this.pc.signalingState;
+  }
+
   get dataChannelOpen(): boolean {
     return this.dc?.readyState === 'open';
   }
@@ -164,11 +173,39 @@ export class PeerLink {
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
-    const run = this.incoming.then(task).catch((error) => {
-      this.options.logger.warn(`signal from ${this.remoteId} failed`, error);
+    return new Promise<void>((resolve) => {
+      this.incoming.push(async () => {
+        try {
+          await withTimeout(task(), SIGNAL_TASK_TIMEOUT_MS, () =>
+            this.options.logger.warn(
+              `a signal from ${this.remoteId} took over ${SIGNAL_TASK_TIMEOUT_MS} ms; moving on`,
+            ),
+          );
+        } catch (error) {
+          this.options.logger.warn(`signal from ${this.remoteId} failed`, error);
+        } finally {
+          resolve();
+        }
+      });
+      if (!this.draining) void this.drainIncoming();
     });
-    this.incoming = run;
-    return run;
+  }
+
+  /** Runs queued signal tasks one at a time, in arrival order, until the queue is empty or reset. */
+  private async drainIncoming(): Promise<void> {
+    const generation = this.incomingGeneration;
+    this.draining = true;
+    while (this.incoming.length > 0 && generation === this.incomingGeneration && !this.closed) {
+      await (this.incoming.shift() as () => Promise<void>)();
+    }
+    if (generation === this.incomingGeneration) this.draining = false;
+  }
+
+  /** Abandons the task in progress (it belongs to a replaced connection) and goes on with the queue. */
+  private resetIncoming(): void {
+    this.incomingGeneration += 1;
+    this.draining = false;
+    if (this.incoming.length > 0) void this.drainIncoming();
   }
 
   private async applyOffer(sdp: string): Promise<void> {
@@ -180,7 +217,8 @@ export class PeerLink {
       this.recreate(false);
     }
     const pc = this.pc;
-    const readyForOffer = !this.makingOffer && (pc.signalingState === 'stable' || this.settingRemoteAnswerPending);
+    const readyForOffer =
+      !this.makingOffer && (pc.signalingState === 'stable' || this.settingRemoteAnswerPending);
     const collision = !readyForOffer;
     if (collision) this.diagnostics.collisions += 1;
     this.ignoreOffer = !this.options.polite && collision;
@@ -206,7 +244,9 @@ export class PeerLink {
       this.hooks.sendAnswer(pc.localDescription.sdp);
     } catch (error) {
       if (pc !== this.pc || this.closed) return;
-      this.hooks.onError(SwitchboardError.negotiationFailed(this.remoteId, 'applying the remote offer', error));
+      this.hooks.onError(
+        SwitchboardError.negotiationFailed(this.remoteId, 'applying the remote offer', error),
+      );
       return;
     }
     await this.flushHeldCandidates();
@@ -216,7 +256,10 @@ export class PeerLink {
     if (this.closed) return;
     const pc = this.pc;
     const sessionId = sdpSessionId(sdp);
-    if (pc.signalingState !== 'have-local-offer' || (sessionId !== null && sessionId === this.staleRemoteSessionId)) {
+    if (
+      pc.signalingState !== 'have-local-offer' ||
+      (sessionId !== null && sessionId === this.staleRemoteSessionId)
+    ) {
       this.diagnostics.staleAnswers += 1;
       this.options.logger.debug(`dropping a stale answer from ${this.remoteId} (${pc.signalingState})`);
       return;
@@ -226,7 +269,9 @@ export class PeerLink {
       await pc.setRemoteDescription({ type: 'answer', sdp });
     } catch (error) {
       if (pc !== this.pc || this.closed) return;
-      this.hooks.onError(SwitchboardError.negotiationFailed(this.remoteId, 'applying the remote answer', error));
+      this.hooks.onError(
+        SwitchboardError.negotiationFailed(this.remoteId, 'applying the remote answer', error),
+      );
       return;
     } finally {
       this.settingRemoteAnswerPending = false;
@@ -305,7 +350,9 @@ export class PeerLink {
     this.lastIceRestartAt = now;
     this.iceRestartPending = true;
     this.diagnostics.iceRestarts += 1;
-    this.options.logger.info(`restarting ICE with ${this.remoteId} (${reason}${attempt ? ` #${attempt}` : ''})`);
+    this.options.logger.info(
+      `restarting ICE with ${this.remoteId} (${reason}${attempt ? ` #${attempt}` : ''})`,
+    );
     this.hooks.onIceRestart(reason, attempt);
     try {
       const iceServers = await this.hooks.fetchIceServers();
@@ -339,7 +386,9 @@ export class PeerLink {
       const track = stream?.getTracks().find((t) => t.kind === kind) ?? null;
       const transceiver = pc
         .getTransceivers()
-        .find((t) => !t.stopped && (t.sender.track?.kind ?? t.receiver.track.kind) === kind);
+        .find(
+          (t) => t.currentDirection !== 'stopped' && (t.sender.track?.kind ?? t.receiver.track.kind) === kind,
+        );
       if (transceiver) {
         await transceiver.sender.replaceTrack(track);
         if (stream) transceiver.sender.setStreams(stream);
@@ -431,16 +480,24 @@ export class PeerLink {
       const e = event as RTCPeerConnectionIceErrorEvent;
       this.candidateErrors.push({ url: e.url, errorCode: e.errorCode, errorText: e.errorText });
       if (this.candidateErrors.length > 20) this.candidateErrors.shift();
-      this.options.logger.debug(`candidate error with ${this.remoteId}: ${e.url} ${e.errorCode} ${e.errorText}`);
+      this.options.logger.debug(
+        `candidate error with ${this.remoteId}: ${e.url} ${e.errorCode} ${e.errorText}`,
+      );
     };
     pc.onicegatheringstatechange = () => {
       if (pc !== this.pc) return;
       if (pc.iceGatheringState === 'gathering') {
         gatheredThisRound = 0;
-      } else if (pc.iceGatheringState === 'complete' && gatheredThisRound === 0 && !this.gatheringFailureReported) {
+      } else if (
+        pc.iceGatheringState === 'complete' &&
+        gatheredThisRound === 0 &&
+        !this.gatheringFailureReported
+      ) {
         this.gatheringFailureReported = true;
         const policy = this.rtcConfiguration.iceTransportPolicy ?? 'all';
-        this.hooks.onError(SwitchboardError.iceGatheringFailed(this.remoteId, policy, [...this.candidateErrors]));
+        this.hooks.onError(
+          SwitchboardError.iceGatheringFailed(this.remoteId, policy, [...this.candidateErrors]),
+        );
       } else if (pc.iceGatheringState === 'complete') {
         this.gatheringFailureReported = false;
         this.candidateErrors = [];
@@ -493,6 +550,8 @@ export class PeerLink {
     }
     this.options.logger.info(`connection to ${this.remoteId} stuck in "new"; recreating it`);
     this.recreate(true);
+    // A signal still being applied to the stuck connection may never finish: do not wait for it.
+    this.resetIncoming();
   }
 
   /** Replaces the RTCPeerConnection; with `offer`, this side sends the fresh offer. */
@@ -534,4 +593,16 @@ export class PeerLink {
       // already closed
     }
   }
+}
+
+/** Settles with `promise`, or after `ms` (calling `onTimeout`) if it has not settled by then. */
+function withTimeout(promise: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      onTimeout();
+      resolve();
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -11,9 +11,9 @@ import type {
   SignalAckEvent,
   SignalResponse,
 } from '@switchboard/protocol';
-import { SwitchboardError } from './errors';
-import type { Logger } from './logger';
-import type { ReconnectPolicy } from './reconnect-policy';
+import { SwitchboardError } from './errors.js';
+import type { Logger } from './logger.js';
+import type { ReconnectPolicy } from './reconnect-policy.js';
 
 /** The Socket.IO client socket of the protocol, events typed in both directions. */
 export type SignalSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -26,7 +26,9 @@ type SignalPayload<E extends SignalEvent> = E extends 'iceCandidate' ? IceCandid
 export type RequestEvent = 'joinRoom' | 'leaveRoom' | 'connectionState';
 
 /** The acknowledgement an event's callback receives. */
-export type AckOf<E extends keyof ClientToServerEvents> = Parameters<Parameters<ClientToServerEvents[E]>[1]>[0];
+export type AckOf<E extends keyof ClientToServerEvents> = Parameters<
+  Parameters<ClientToServerEvents[E]>[1]
+>[0];
 
 /** How the session stood once a (re)connection completed. */
 export type SessionOutcome =
@@ -153,7 +155,10 @@ export class SignalChannel {
    * Sends a signal to a peer: queued while the socket is down, retried on ack timeout, flushed in
    * order after a resume. Resolves with the server's acknowledgement.
    */
-  send<E extends SignalEvent>(event: E, payload: SignalPayload<E> & { messageId: string }): Promise<SignalResponse> {
+  send<E extends SignalEvent>(
+    event: E,
+    payload: SignalPayload<E> & { messageId: string },
+  ): Promise<SignalResponse> {
     if (this.closed) return Promise.reject(SwitchboardError.closed());
     return new Promise((resolve, reject) => {
       const entry: OutboxEntry = {
@@ -354,12 +359,23 @@ export class SignalChannel {
     entry.inFlight = true;
     const transmission = entry.transmissions;
     const emitter = this.socket.timeout(this.options.ackTimeoutMs) as unknown as {
-      emit(event: string, payload: unknown, ack: (error: Error | null, result?: Result<SignalResponse>) => void): void;
+      emit(
+        event: string,
+        payload: unknown,
+        ack: (error: Error | null, result?: Result<SignalResponse>) => void,
+      ): void;
     };
-    emitter.emit(entry.event, entry.payload, (error, result) => this.onAck(entry, transmission, error, result));
+    emitter.emit(entry.event, entry.payload, (error, result) =>
+      this.onAck(entry, transmission, error, result),
+    );
   }
 
-  private onAck(entry: OutboxEntry, transmission: number, error: Error | null, result?: Result<SignalResponse>): void {
+  private onAck(
+    entry: OutboxEntry,
+    transmission: number,
+    error: Error | null,
+    result?: Result<SignalResponse>,
+  ): void {
     if (!this.outbox.includes(entry)) return;
     if (error || !result) {
       if (transmission !== entry.transmissions) return;
@@ -376,6 +392,17 @@ export class SignalChannel {
       this.options.logger.debug(`${entry.event} ${entry.messageId} not acknowledged; retrying`);
       this.transmit(entry);
       return;
+    }
+    if (!result.ok && result.error.code === 'BUFFER_FULL') {
+      // The addressee is reconnecting and its held-signal buffer is full: try again a little later.
+      entry.inFlight = false;
+      entry.timeouts += 1;
+      if (entry.timeouts < this.options.maxSendAttempts) {
+        setTimeout(() => {
+          if (this.outbox.includes(entry) && !entry.inFlight) this.transmit(entry);
+        }, this.options.ackTimeoutMs);
+        return;
+      }
     }
     this.settle(entry, result);
   }

@@ -13,13 +13,13 @@ import {
   iceRestartSide,
   isPolite,
 } from '@switchboard/protocol';
-import { ConnectionState } from './connection-state';
-import { TypedEmitter } from './typed-emitter';
-import { SwitchboardError } from './errors';
-import { type Logger, type LogLevel, createConsoleLogger } from './logger';
-import { type IceRestartReason, type PeerLinkDiagnostics, PeerLink } from './peer-link';
-import { DefaultReconnectPolicy, type ReconnectPolicy } from './reconnect-policy';
-import { type SessionOutcome, type SignalEvent, SignalChannel } from './signal-channel';
+import { ConnectionState } from './connection-state.js';
+import { TypedEmitter } from './typed-emitter.js';
+import { SwitchboardError } from './errors.js';
+import { type Logger, type LogLevel, createConsoleLogger } from './logger.js';
+import { type IceRestartReason, type PeerLinkDiagnostics, PeerLink } from './peer-link.js';
+import { DefaultReconnectPolicy, type ReconnectPolicy } from './reconnect-policy.js';
+import { type SessionOutcome, type SignalEvent, SignalChannel } from './signal-channel.js';
 
 /** Options of {@link SwitchboardClient}. Only `room` is required. */
 export interface SwitchboardClientOptions {
@@ -76,6 +76,8 @@ export interface RemotePeer {
 export interface PeerSnapshot extends RemotePeer {
   connectionState: RTCPeerConnectionState;
   iceConnectionState: RTCIceConnectionState;
+  /** `stable` when no offer/answer exchange is in progress. */
+  signalingState: RTCSignalingState;
   dataChannelOpen: boolean;
   diagnostics: PeerLinkDiagnostics;
 }
@@ -134,10 +136,16 @@ export interface SwitchboardEvents {
   /** The signaling connection is lost; the next attempt is in `delayMs`. Calls stay up meanwhile. */
   reconnecting: { attempt: number; delayMs: number; reason: string };
   /**
-   * Signaling is back. `resumed`: same peer id, calls untouched. Otherwise the server had
-   * forgotten us and the client rejoined under a new id (`previousPeerId`).
+   * Signaling is back. `resumed`: same peer id, calls untouched (`via` Socket.IO's connection state
+   * recovery, or the resume token). Otherwise the server had forgotten us and the client rejoined
+   * under a new id (`previousPeerId`), renegotiating every call.
    */
-  reconnected: { peerId: string; resumed: boolean; previousPeerId: string };
+  reconnected: {
+    peerId: string;
+    resumed: boolean;
+    previousPeerId: string;
+    via: 'recovery' | 'token' | 'rejoin';
+  };
   /** An ICE restart started for a peer (asked by the server, on local failure, or by `restartIce`). */
   iceRestart: { peerId: string; reason: IceRestartReason; attempt?: number };
   /** Something failed; see `SwitchboardError.reason`. The client keeps running unless its state says otherwise. */
@@ -252,7 +260,10 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
   private async start(): Promise<void> {
     if (!this.config) {
       try {
-        this.config = { ...DEFAULT_CONFIG, ...(await fetchJson<ClientConfigResponse>(`${this.options.url}/webrtc/config`)) };
+        this.config = {
+          ...DEFAULT_CONFIG,
+          ...(await fetchJson<ClientConfigResponse>(`${this.options.url}/webrtc/config`)),
+        };
       } catch (error) {
         this.logger.warn('GET /webrtc/config failed; using default settings', error);
         this.config = DEFAULT_CONFIG;
@@ -330,10 +341,10 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
         void this.join();
         return;
       case 'recovered':
-        this.sessionKept(null);
+        this.sessionKept(null, 'recovery');
         return;
       case 'resumed':
-        this.sessionKept(outcome.event);
+        this.sessionKept(outcome.event, 'token');
         return;
       case 'resume-failed':
         this.logger.info(`resume refused (${outcome.error.code}); rejoining the room`);
@@ -346,7 +357,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     }
   }
 
-  private sessionKept(event: ResumedEvent | null): void {
+  private sessionKept(event: ResumedEvent | null, via: 'recovery' | 'token'): void {
     if (this.selfId === null) {
       // Lost before the join completed: nothing to keep.
       void this.join();
@@ -354,7 +365,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     }
     if (event && !this.reconcile(event)) return;
     this.setState(ConnectionState.Connected);
-    this.safeEmit('reconnected', { peerId: this.selfId, resumed: true, previousPeerId: this.selfId });
+    this.safeEmit('reconnected', { peerId: this.selfId, resumed: true, previousPeerId: this.selfId, via });
     for (const peerId of this.peers.keys()) this.reportState(peerId);
   }
 
@@ -425,10 +436,14 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     channel.setResumeToken(result.resumeToken);
     this.useIceServers(result.iceServers, result.iceServersExpiresAt);
     this.setState(ConnectionState.Connected);
-    const joined: JoinResult = { peerId: result.peerId, roomId: result.roomId, peers: result.peers.map(toRemotePeer) };
+    const joined: JoinResult = {
+      peerId: result.peerId,
+      roomId: result.roomId,
+      peers: result.peers.map(toRemotePeer),
+    };
     this.safeEmit('joined', joined);
     if (previousPeerId !== null) {
-      this.safeEmit('reconnected', { peerId: result.peerId, resumed: false, previousPeerId });
+      this.safeEmit('reconnected', { peerId: result.peerId, resumed: false, previousPeerId, via: 'rejoin' });
     }
     // The newcomer offers to everyone already here; they wait for its offer (see the glare notes).
     for (const peer of result.peers) this.addPeer(peer, true);
@@ -477,7 +492,8 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
       {
         sendOffer: (sdp) => this.sendSignal('offer', peerId, { sdp }),
         sendAnswer: (sdp) => this.sendSignal('answer', peerId, { sdp }),
-        sendCandidate: (candidate) => this.sendSignal('iceCandidate', peerId, { candidate: toWireCandidate(candidate) }),
+        sendCandidate: (candidate) =>
+          this.sendSignal('iceCandidate', peerId, { candidate: toWireCandidate(candidate) }),
         onTrack: (track, stream) => {
           const entry = this.peers.get(peerId);
           if (entry) entry.stream = stream;
@@ -505,12 +521,18 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     this.peers.delete(peerId);
     entry.link.close();
     this.channel?.dropSignalsTo(peerId);
-    this.sequences.delete(peerId);
+    // The sequence counter is kept: should the same id come back, a restarted counter could be
+    // refused as STALE_SEQUENCE by a server that still remembers the pair. A rejoin clears them all.
     this.seenMessageIds.delete(peerId);
     this.safeEmit('peerLeft', { peerId, reason });
   }
 
   private rtcConfiguration(): RTCConfiguration {
+    if (this.iceServersExpiresAt && Date.now() > this.iceServersExpiresAt && !this.options.iceServers) {
+      // Expired TURN credentials: this link starts with them, restarts and later links get fresh ones.
+      this.iceServersExpiresAt = 0;
+      void this.refreshIceServers();
+    }
     return {
       iceServers: this.options.iceServers ?? this.iceServers,
       iceTransportPolicy: this.options.iceTransportPolicy ?? 'all',
@@ -521,7 +543,11 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
 
   // ---- signals ----
 
-  private sendSignal(event: SignalEvent, to: string, body: { sdp: string } | { candidate: IceCandidateInit | null }): void {
+  private sendSignal(
+    event: SignalEvent,
+    to: string,
+    body: { sdp: string } | { candidate: IceCandidateInit | null },
+  ): void {
     const channel = this.channel;
     if (!channel || this.currentState === ConnectionState.Closed) return;
     const sequence = (this.sequences.get(to) ?? 0) + 1;
@@ -638,6 +664,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
       ...entry.info,
       connectionState: entry.link.connectionState,
       iceConnectionState: entry.link.iceConnectionState,
+      signalingState: entry.link.signalingState,
       dataChannelOpen: entry.link.dataChannelOpen,
       diagnostics: { ...entry.link.diagnostics },
     };
@@ -660,9 +687,13 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     const report = await this.getStats(peerId);
     type Stat = Record<string, unknown> & { id: string; type: string };
     const stats = [...report.values()] as Stat[];
-    const transport = stats.find((s) => s.type === 'transport' && typeof s.selectedCandidatePairId === 'string');
+    const transport = stats.find(
+      (s) => s.type === 'transport' && typeof s.selectedCandidatePairId === 'string',
+    );
     let pair = transport ? report.get(transport.selectedCandidatePairId as string) : undefined;
-    pair ??= stats.find((s) => s.type === 'candidate-pair' && s.nominated === true && s.state === 'succeeded');
+    pair ??= stats.find(
+      (s) => s.type === 'candidate-pair' && s.nominated === true && s.state === 'succeeded',
+    );
     if (!pair) return null;
     const summary = (id: unknown): CandidateSummary => {
       const c = (typeof id === 'string' ? report.get(id) : undefined) as Record<string, unknown> | undefined;

@@ -1,16 +1,16 @@
-import type { Logger } from './logger';
+import type { Logger } from './logger.js';
 
 /** A map from event name to the payload its listeners receive. */
-export type EventMap = { [event: string]: object };
+export type EventMap<E> = { [K in keyof E]: object };
 
 /** A listener of event `K`. */
-export type Listener<E extends EventMap, K extends keyof E> = (payload: E[K]) => void;
+export type Listener<E extends EventMap<E>, K extends keyof E> = (payload: E[K]) => void;
 
 /**
  * A small typed event emitter. Listeners run synchronously; one that throws is logged and the
  * others still run, so user code can never break the SDK's state machine (`safeEmit`).
  */
-export class TypedEmitter<E extends EventMap> {
+export class TypedEmitter<E extends EventMap<E>> {
   private readonly listeners = new Map<keyof E, Set<Listener<E, keyof E>>>();
 
   constructor(protected readonly logger: Logger) {}

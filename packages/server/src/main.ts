@@ -1,4 +1,6 @@
+import { Logger } from 'nestjs-pino';
 import { existsSync } from 'node:fs';
+import pino from 'pino';
 import { createApp } from './bootstrap';
 import { ConfigError, loadConfig, type AppConfig } from './config/config';
 
@@ -16,8 +18,10 @@ async function main(): Promise<void> {
   }
   const sb = await createApp(config);
   const url = await sb.listen();
-  const logger = sb.app.get(await import('nestjs-pino').then((m) => m.Logger));
-  logger.log(`Switchboard listening on ${url}`, 'Bootstrap');
+  const logger = sb.app.get(Logger);
+  // Printed at info even when LOG_LEVEL is higher: operators and scripts look for this line.
+  if (config.LOG_LEVEL !== 'silent')
+    pino({ level: 'info' }).info({ context: 'Bootstrap', url }, `Switchboard listening on ${url}`);
 
   const stop = (signal: string) => {
     logger.log(`${signal} received: draining`, 'Bootstrap');

@@ -21,6 +21,16 @@ describe('start-up', () => {
     }
   });
 
+  it('the listening line is printed even when LOG_LEVEL hides info', async () => {
+    const server = await spawnServer({ LOG_LEVEL: 'warn' });
+    try {
+      assert.equal((await fetch(`${server.url}/health`)).status, 200);
+    } finally {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+  });
+
   const bad: [string, Record<string, string>][] = [
     ['PORT', { PORT: 'eighty' }],
     ['MAX_PEERS_PER_ROOM', { MAX_PEERS_PER_ROOM: '0' }],
