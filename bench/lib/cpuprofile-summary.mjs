@@ -38,25 +38,43 @@ export function summarizeProfile(file, top = 20) {
     total += us;
     const cf = n.callFrame;
     if (cf.functionName === '(idle)') idle += us;
-    const file = cf.url ? cf.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/packages\//, 'packages/') : '';
+    const file = cf.url
+      ? cf.url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/packages\//, 'packages/')
+      : '';
     const key = `${cf.functionName || '(anonymous)'} ${file}${cf.url ? ':' + (cf.lineNumber + 1) : ''}`;
     fns.set(key, (fns.get(key) || 0) + us);
     const pkg = cf.url ? where(cf.url) : cf.functionName.startsWith('(') ? cf.functionName : '(native)';
     pkgs.set(pkg, (pkgs.get(pkg) || 0) + us);
   }
+  // Percentages are of busy time: the servers idle while the other one is measured.
+  const busy = total - idle;
+  fns.delete('(idle) ');
+  pkgs.delete('(idle)');
   const rows = (m) =>
     [...m.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([name, us]) => ({ name, ms: Math.round(us / 1000), pct: +((100 * us) / total).toFixed(1) }));
-  return { file, totalMs: Math.round(total / 1000), idleMs: Math.round(idle / 1000), functions: rows(fns), packages: rows(pkgs) };
+      .map(([name, us]) => ({ name, ms: Math.round(us / 1000), pct: +((100 * us) / busy).toFixed(1) }));
+  return {
+    file,
+    totalMs: Math.round(total / 1000),
+    idleMs: Math.round(idle / 1000),
+    busyMs: Math.round(busy / 1000),
+    functions: rows(fns),
+    packages: rows(pkgs),
+  };
 }
 
 export function formatProfile(s) {
-  const lines = [`CPU profile ${s.file}: ${s.totalMs} ms sampled (${s.idleMs} ms idle)`, '  top self time:'];
-  for (const r of s.functions) lines.push(`    ${String(r.pct).padStart(5)}%  ${String(r.ms).padStart(6)} ms  ${r.name}`);
+  const lines = [
+    `CPU profile ${s.file}: ${s.busyMs} ms busy of ${s.totalMs} ms sampled; % of busy time`,
+    '  top self time:',
+  ];
+  for (const r of s.functions)
+    lines.push(`    ${String(r.pct).padStart(5)}%  ${String(r.ms).padStart(6)} ms  ${r.name}`);
   lines.push('  self time by package:');
-  for (const r of s.packages) lines.push(`    ${String(r.pct).padStart(5)}%  ${String(r.ms).padStart(6)} ms  ${r.name}`);
+  for (const r of s.packages)
+    lines.push(`    ${String(r.pct).padStart(5)}%  ${String(r.ms).padStart(6)} ms  ${r.name}`);
   return lines.join('\n');
 }
 

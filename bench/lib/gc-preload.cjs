@@ -1,4 +1,5 @@
 /* global global, require */
+/* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS preload (node -r) */
 'use strict';
 /**
  * Preloaded into every server the benchmark starts, ours and the baseline alike
@@ -9,6 +10,7 @@
  *   process.exit(0) so that `--cpu-prof` writes its profile even if the server's own signal
  *   handlers would end it by re-raising a signal.
  *   `{ type: 'bench:loop', id, reset }` answers the event-loop delay (ms) since the last reset.
+ *   `{ type: 'bench:heapsnapshot', id, file }` writes a heap snapshot (diagnostics, --heap-snapshot).
  * - SIGUSR2 + BENCH_MEM_FILE (manual use only): writes the same JSON to that file. Not used by
  *   the driver, because NestJS `enableShutdownHooks()` without arguments also listens to SIGUSR2
  *   and would shut the server down.
@@ -51,6 +53,10 @@ if (typeof process.send === 'function') {
       process.send({ type: 'bench:mem', id: m.id, mem: snapshot(), gc: typeof global.gc === 'function' });
     } else if (m.type === 'bench:loop') {
       process.send({ type: 'bench:loop', id: m.id, loop: loopStats(!!m.reset) });
+    } else if (m.type === 'bench:heapsnapshot') {
+      if (typeof global.gc === 'function') global.gc();
+      const file = require('node:v8').writeHeapSnapshot(m.file);
+      process.send({ type: 'bench:heapsnapshot', id: m.id, file });
     } else if (m.type === 'bench:exit') {
       process.exit(0);
     }

@@ -63,7 +63,9 @@ export class WorkerPool {
 
   /** The same command to workers `ids` (args may be a function of the worker index). */
   each(ids, cmd, args = {}, timeoutMs = 30000) {
-    return Promise.all(ids.map((i) => this.call(i, cmd, typeof args === 'function' ? args(i) : args, timeoutMs)));
+    return Promise.all(
+      ids.map((i) => this.call(i, cmd, typeof args === 'function' ? args(i) : args, timeoutMs)),
+    );
   }
 
   async close() {

@@ -42,6 +42,36 @@ export function cpuMicros(pid) {
   }
 }
 
+/** The TCP port process `pid` listens on (first found), or 0. */
+export function listeningPort(pid) {
+  const inodes = new Set();
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      } catch {
+        /* fd closed meanwhile */
+      }
+    }
+    for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text = '';
+      try {
+        text = fs.readFileSync(table, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        if (f.length > 9 && f[3] === '0A' && inodes.has(f[9])) return parseInt(f[1].split(':')[1], 16);
+      }
+    }
+  } catch {
+    /* process gone */
+  }
+  return 0;
+}
+
 /** VmRSS of a process in bytes, or NaN. */
 export function rssBytes(pid) {
   try {
@@ -125,6 +155,22 @@ export async function startServer({ target, logFile, nodeArgs = [], startTimeout
       r(exitInfo);
     }),
   );
+  // Fallback when the "listening on" line is not logged (e.g. it is info-level and LOG_LEVEL=warn):
+  // the process's own listening TCP socket, from /proc.
+  let fallbackUsed = false;
+  const spawnedAt = Date.now();
+  let portSeenAt = 0;
+  const poll = setInterval(() => {
+    if (Date.now() - spawnedAt < 300) return;
+    const port = listeningPort(proc.pid);
+    if (!port) return;
+    // Give the log line a moment, so that a server that does print it is recognised as such.
+    if (!portSeenAt) portSeenAt = Date.now();
+    else if (Date.now() - portSeenAt >= 500) {
+      fallbackUsed = true;
+      urlResolve(`http://127.0.0.1:${port}`);
+    }
+  }, 100);
   const url = await Promise.race([
     urlPromise,
     exited.then((e) => {
@@ -133,7 +179,7 @@ export async function startServer({ target, logFile, nodeArgs = [], startTimeout
     sleep(startTimeoutMs).then(() => {
       throw new Error(`${target} server did not print "listening on" within ${startTimeoutMs} ms`);
     }),
-  ]);
+  ]).finally(() => clearInterval(poll));
 
   let reqSeq = 0;
   const request = (msg, timeoutMs) => {
@@ -161,6 +207,10 @@ export async function startServer({ target, logFile, nodeArgs = [], startTimeout
     proc,
     logFile,
     logStats,
+    /** True when the URL came from /proc because no "listening on" line was printed. */
+    get urlFromProc() {
+      return fallbackUsed;
+    },
     get exitInfo() {
       return exitInfo;
     },
@@ -171,6 +221,10 @@ export async function startServer({ target, logFile, nodeArgs = [], startTimeout
     async memAfterGc(timeoutMs = 20000) {
       const m = await request({ type: 'bench:mem' }, timeoutMs);
       return { ...m.mem, gcForced: m.gc };
+    },
+    /** Writes a V8 heap snapshot of the server to `file`. */
+    async heapSnapshot(file, timeoutMs = 120000) {
+      return (await request({ type: 'bench:heapsnapshot', file }, timeoutMs)).file;
     },
     /** Event-loop delay of the server (ms) since the last reset; `reset` starts a new window. */
     async loopDelay(reset = true, timeoutMs = 10000) {

@@ -192,7 +192,17 @@ function onSignal(peer, kind, msg) {
  * `kindSdp` is 'offer' for a→b and 'answer' for b→a.
  */
 function makeDir(pair, from, to, kindSdp, dirTag) {
-  return { pair, from, to, kindSdp, tag: `${WORKER}.${pair.idx}${dirTag}`, seq: 0, n: 0, inflight: 0, onFree: null };
+  return {
+    pair,
+    from,
+    to,
+    kindSdp,
+    tag: `${WORKER}.${pair.idx}${dirTag}`,
+    seq: 0,
+    n: 0,
+    inflight: 0,
+    onFree: null,
+  };
 }
 
 function sendOne(d, size) {
@@ -450,7 +460,14 @@ async function setupPair(idx, prefix, timeoutMs) {
   return pair;
 }
 
-async function setup({ url: u, target, pairs: count, concurrency = 50, prefix = 'bench', timeoutMs = 20000 }) {
+async function setup({
+  url: u,
+  target,
+  pairs: count,
+  concurrency = 50,
+  prefix = 'bench',
+  timeoutMs = 20000,
+}) {
   url = u;
   adapter = makeAdapter(target);
   closing = false;
