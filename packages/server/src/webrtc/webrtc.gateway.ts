@@ -28,6 +28,11 @@ type SignalingNamespace = Namespace<
   SocketData
 >;
 type Ack = (result: Result<object>) => void;
+/** How one client event is validated and handled. */
+interface Route {
+  schema: z.ZodType;
+  handle: (socket: SignalingSocket, data: unknown) => Promise<Result<object>>;
+}
 
 const MAX_MESSAGE_ID = 128;
 
@@ -40,7 +45,7 @@ const MAX_MESSAGE_ID = 128;
 @WebSocketGateway({ namespace: NAMESPACE })
 export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
   private readonly logger = new Logger(WebrtcGateway.name);
-  private readonly schemas;
+  private readonly routes: Map<string, Route>;
   private nsp: SignalingNamespace | undefined;
 
   constructor(
@@ -49,7 +54,20 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(STATE_STORE) private readonly store: StateStore,
   ) {
-    this.schemas = createSchemas({ maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 });
+    const s = createSchemas({ maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 });
+    const c = this.core;
+    const route = <S extends z.ZodType>(
+      schema: S,
+      handle: (socket: SignalingSocket, data: z.output<S>) => Promise<Result<object>>,
+    ): Route => ({ schema, handle: handle as Route['handle'] });
+    this.routes = new Map<keyof ClientToServerEvents, Route>([
+      ['joinRoom', route(s.joinRoom, (socket, d) => c.joinRoom(socket, d))],
+      ['leaveRoom', route(s.leaveRoom, (socket, d) => c.leaveRoom(socket, d))],
+      ['offer', route(s.offer, (socket, d) => c.relay(socket, 'offer', d))],
+      ['answer', route(s.answer, (socket, d) => c.relay(socket, 'answer', d))],
+      ['iceCandidate', route(s.iceCandidate, (socket, d) => c.relay(socket, 'iceCandidate', d))],
+      ['connectionState', route(s.connectionState, (socket, d) => c.reportConnectionState(socket, d))],
+    ]);
   }
 
   afterInit(nsp: SignalingNamespace): void {
@@ -108,36 +126,30 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
       );
     });
 
-    const bind = <S extends z.ZodType>(
-      event: keyof ClientToServerEvents,
-      schema: S,
-      handle: (data: z.output<S>) => Promise<Result<object>>,
-    ): void => {
-      socket.on(event, (...args: unknown[]) => {
-        const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
-        const payload = args[0];
-        const checked = validate(schema, payload);
-        enqueue(async () => {
-          let result: Result<object>;
-          try {
-            result = checked.ok ? await handle(checked.data) : checked;
-          } catch (err) {
-            this.logger.error({ err, event }, 'handler failed');
-            result = failure(ErrorCode.INTERNAL, 'internal error');
-          }
-          this.metrics.handled(event, outcomeOf(result));
-          this.respond(socket, ack, payload, result);
-        });
+    // One listener per socket for every event, dispatched through the shared route table: per-socket
+    // closures are most of a connected peer's heap.
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+      const payload = args[0];
+      const route = this.routes.get(event);
+      if (!route) {
+        if (ack)
+          ack(failure(ErrorCode.VALIDATION_FAILED, `unknown event ${JSON.stringify(event.slice(0, 64))}`));
+        return;
+      }
+      const checked = validate(route.schema, payload);
+      enqueue(async () => {
+        let result: Result<object>;
+        try {
+          result = checked.ok ? await route.handle(socket, checked.data) : checked;
+        } catch (err) {
+          this.logger.error({ err, event }, 'handler failed');
+          result = failure(ErrorCode.INTERNAL, 'internal error');
+        }
+        this.metrics.handled(event, outcomeOf(result));
+        this.respond(socket, ack, payload, result);
       });
-    };
-
-    const s = this.schemas;
-    bind('joinRoom', s.joinRoom, (d) => this.core.joinRoom(socket, d));
-    bind('leaveRoom', s.leaveRoom, (d) => this.core.leaveRoom(socket, d));
-    bind('offer', s.offer, (d) => this.core.relay(socket, 'offer', d));
-    bind('answer', s.answer, (d) => this.core.relay(socket, 'answer', d));
-    bind('iceCandidate', s.iceCandidate, (d) => this.core.relay(socket, 'iceCandidate', d));
-    bind('connectionState', s.connectionState, (d) => this.core.reportConnectionState(socket, d));
+    });
   }
 
   // Answers through the ack; a client that sent a messageId without one gets a signalAck event.

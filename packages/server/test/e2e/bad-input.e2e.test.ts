@@ -130,6 +130,8 @@ describe('bad input', () => {
     rawEmit(a, 'iceCandidate', { roomId: 'bad', to: b.peerId, candidate: candidate(9) }, 'extra', 42);
     rawEmit(a, 'noSuchEvent', { x: 1 });
     rawEmit(a, '__proto__', {});
+    const unknown = await request(a, 'noSuchEvent' as 'offer', { x: 1 });
+    assert.equal(!unknown.ok && unknown.error.code, 'VALIDATION_FAILED');
     // A prototype-pollution attempt is just an invalid payload.
     const res = await request(a, 'offer', JSON.parse('{"__proto__":{"polluted":true},"roomId":"bad"}'));
     assert.equal(!res.ok && res.error.code, 'VALIDATION_FAILED');
