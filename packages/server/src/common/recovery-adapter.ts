@@ -19,10 +19,17 @@ export interface RecoveryAdapterOptions {
 
 interface StoredPacket {
   seq: number;
-  data: unknown[];
+  /**
+   * The packet as Socket.IO encoded it for the wire (`2/nsp,[...]`): one flat string per packet
+   * instead of its object graph, which the GC would otherwise mark on every major collection.
+   * Binary packets (never sent here) keep their data as is.
+   */
+  encoded: string | unknown[];
   emittedAt: number;
   except: Set<Room> | undefined;
 }
+
+type Encode = (packet: unknown, opts: unknown) => unknown[];
 
 interface RoomLog {
   packets: StoredPacket[];
@@ -54,8 +61,15 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
     private readonly sessions = new Map<PrivateSessionId, PersistedSession>();
     private readonly timer: NodeJS.Timeout;
 
+    /** The last packet `broadcast` encoded, captured from the base class's encoder. */
+    private lastEncoded: unknown[] | undefined;
+
     constructor(nsp: Namespace) {
       super(nsp);
+      // Adapter#_encode is private in the typings; wrap it to reuse the string it builds.
+      const self = this as unknown as { _encode: Encode };
+      const encode = self._encode.bind(this);
+      self._encode = (packet, opts) => (this.lastEncoded = encode(packet, opts));
       this.timer = setInterval(() => this.prune(), Math.min(options.retentionMs, 5000));
       this.timer.unref();
     }
@@ -67,27 +81,31 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
     override broadcast(packet: { type: number; id?: number; data: unknown[] }, opts: BroadcastOptions): void {
       // Like SessionAwareAdapter: only events without ack (an ack cannot be replayed) and not volatile.
       // Namespace-wide broadcasts (no rooms) are not kept: nothing the server sends that way needs replay.
-      if (packet.type === 2 && packet.id === undefined && !opts.flags?.volatile && opts.rooms.size > 0) {
-        const seq = ++this.seq;
-        // The offset travels as the last argument; the client sends the last one it saw when it reconnects.
-        packet.data.push(`${epoch}.${seq}`);
-        const stored: StoredPacket = {
-          seq,
-          data: packet.data,
-          emittedAt: Date.now(),
-          except: opts.except && opts.except.size > 0 ? opts.except : undefined,
-        };
-        for (const room of opts.rooms) {
-          let log = this.logs.get(room);
-          if (!log) {
-            log = { packets: [], droppedUpTo: 0 };
-            this.logs.set(room, log);
-          }
-          log.packets.push(stored);
-          if (log.packets.length > options.maxPacketsPerRoom) log.droppedUpTo = log.packets.shift()!.seq;
-        }
+      if (packet.type !== 2 || packet.id !== undefined || opts.flags?.volatile || opts.rooms.size === 0) {
+        super.broadcast(packet as never, opts);
+        return;
       }
+      const seq = ++this.seq;
+      // The offset travels as the last argument; the client sends the last one it saw when it reconnects.
+      packet.data.push(`${epoch}.${seq}`);
+      this.lastEncoded = undefined;
       super.broadcast(packet as never, opts);
+      const wire = this.lastEncoded as unknown[] | undefined;
+      const stored: StoredPacket = {
+        seq,
+        encoded: wire && wire.length === 1 && typeof wire[0] === 'string' ? wire[0] : packet.data,
+        emittedAt: Date.now(),
+        except: opts.except && opts.except.size > 0 ? opts.except : undefined,
+      };
+      for (const room of opts.rooms) {
+        let log = this.logs.get(room);
+        if (!log) {
+          log = { packets: [], droppedUpTo: 0 };
+          this.logs.set(room, log);
+        }
+        log.packets.push(stored);
+        if (log.packets.length > options.maxPacketsPerRoom) log.droppedUpTo = log.packets.shift()!.seq;
+      }
     }
 
     override persistSession(session: Omit<Session, 'missedPackets'>): void {
@@ -108,8 +126,8 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
         if (!log) continue;
         if (log.droppedUpTo > after) return NO_SESSION;
         for (const p of log.packets) {
-          if (p.seq > after && !(p.except && session.rooms.some((r) => p.except!.has(r))))
-            missed.set(p.seq, p.data);
+          if (p.seq <= after || missed.has(p.seq)) continue;
+          if (!(p.except && session.rooms.some((r) => p.except!.has(r)))) missed.set(p.seq, decode(p));
         }
       }
       const missedPackets = [...missed.entries()].sort((x, y) => x[0] - y[0]).map(([, data]) => data);
@@ -140,4 +158,10 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
       return n;
     }
   };
+}
+
+// `2/webrtc,["event",{...},"offset"]` → the data array Socket.IO replays.
+function decode(p: StoredPacket): unknown[] {
+  if (typeof p.encoded !== 'string') return p.encoded;
+  return JSON.parse(p.encoded.slice(p.encoded.indexOf('['))) as unknown[];
 }

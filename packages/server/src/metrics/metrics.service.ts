@@ -19,7 +19,7 @@ export class MetricsService {
   private readonly requests: Counter<'event' | 'outcome'>;
   private readonly sent: Counter<'event'>;
   // Label children cached per (event, outcome): prom-client's label lookup hashes on every call.
-  private readonly requestChildren = new Map<string, { inc(): void }>();
+  private readonly requestChildren = new Map<string, Map<string, { inc(): void }>>();
   private readonly sentChildren = new Map<string, { inc(): void }>();
 
   private sources: MetricSources = { sockets: () => 0, pendingResumes: () => 0, storeKeys: async () => 0 };
@@ -72,11 +72,15 @@ export class MetricsService {
 
   /** Counts one acknowledged client event. */
   handled(event: string, outcome: AckOutcome): void {
-    const key = `${event}\u0000${outcome}`;
-    let child = this.requestChildren.get(key);
+    let byOutcome = this.requestChildren.get(event);
+    if (!byOutcome) {
+      byOutcome = new Map();
+      this.requestChildren.set(event, byOutcome);
+    }
+    let child = byOutcome.get(outcome);
     if (!child) {
       child = this.requests.labels(event, outcome);
-      this.requestChildren.set(key, child);
+      byOutcome.set(outcome, child);
     }
     child.inc();
   }

@@ -43,6 +43,8 @@ export interface SignalTransport {
 export interface PeerSocket {
   readonly id: string;
   readonly data: { peerId?: string };
+  /** The Socket.IO rooms the socket is in: its peer channel and the channels of its rooms. */
+  readonly rooms: ReadonlySet<string>;
   join(room: string): unknown;
   emit<E extends keyof ServerToClientEvents>(event: E, payload: EventArgs<E>): unknown;
 }
