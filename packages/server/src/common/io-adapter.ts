@@ -25,13 +25,17 @@ export class SignalingIoAdapter extends IoAdapter {
       cors: { origin: corsOrigin(c.CORS_ORIGIN) },
       // A dropped socket that reconnects inside the window gets its id, rooms, data and missed
       // packets back; the resume token covers the cases recovery cannot (another node, lost session).
-      connectionStateRecovery: { maxDisconnectionDuration: c.RESUME_WINDOW_MS, skipMiddlewares: true },
-      adapter: createRecoveryAdapter({
-        maxDisconnectionMs: c.RESUME_WINDOW_MS,
-        // A dead connection is noticed up to one ping interval plus timeout after it died.
-        retentionMs: c.RESUME_WINDOW_MS + c.PING_INTERVAL + c.PING_TIMEOUT,
-        maxPacketsPerRoom: c.RECOVERY_MAX_PACKETS_PER_PEER,
-      }),
+      ...(c.CONNECTION_STATE_RECOVERY
+        ? {
+            connectionStateRecovery: { maxDisconnectionDuration: c.RESUME_WINDOW_MS, skipMiddlewares: true },
+            adapter: createRecoveryAdapter({
+              maxDisconnectionMs: c.RESUME_WINDOW_MS,
+              // A dead connection is noticed up to one ping interval plus timeout after it died.
+              retentionMs: c.RESUME_WINDOW_MS + c.PING_INTERVAL + c.PING_TIMEOUT,
+              maxPacketsPerRoom: c.RECOVERY_MAX_PACKETS_PER_PEER,
+            }),
+          }
+        : {}),
     }) as Server;
   }
 }

@@ -66,8 +66,10 @@ export const envSchema = z
     SIGNAL_DEDUP_WINDOW_MS: int(1000, 10 * 60_000).default(30_000),
     /** Signals held per sender→receiver pair while the receiver reconnects. Default 256. */
     MAX_BUFFERED_SIGNALS_PER_PAIR: int(1, 100_000).default(256),
-    /** Recent signals kept per peer so Socket.IO connection state recovery can replay what a dropped socket missed. Default 64. */
-    RECOVERY_MAX_PACKETS_PER_PEER: int(1, 10_000).default(64),
+    /** Socket.IO connection state recovery (replays what a dropped socket missed); resume tokens work either way. Default true. */
+    CONNECTION_STATE_RECOVERY: bool.default(true),
+    /** Recent signals kept per peer so connection state recovery can replay what a dropped socket missed. Default 32. */
+    RECOVERY_MAX_PACKETS_PER_PEER: int(1, 10_000).default(32),
     /** ICE restarts the server requests per pair before declaring the link failed. Default 2. */
     ICE_RESTART_MAX_ATTEMPTS: int(0, 10).default(2),
     /** Minimum time between two ICE restart requests for a pair, ms. Default 5000. */

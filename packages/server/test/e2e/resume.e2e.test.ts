@@ -130,6 +130,31 @@ describe('resume', () => {
     }
   });
 
+  it('with CONNECTION_STATE_RECOVERY=false, a dropped socket reconnecting with its token resumes the same peer', async () => {
+    const s = await startServer({ CONNECTION_STATE_RECOVERY: 'false', RESUME_WINDOW_MS: '5000' });
+    // socket.io-client sends this same object on every reconnection, so the token can be added later.
+    const auth: Record<string, unknown> = {};
+    const a = await connect(s.url);
+    const b = await connect(s.url, { reconnection: true, auth });
+    try {
+      await join(a, 'no-rec');
+      auth.resumeToken = (await join(b, 'no-rec')).resumeToken;
+      const left = record(a, 'peerLeft');
+      const resumed = once(b, 'resumed');
+      cutTransport(b);
+      const ev = await resumed;
+      assert.equal(b.recovered, false);
+      assert.equal(ev.peerId, b.peerId);
+      const offer = once(b, 'offer');
+      assert.deepEqual(await request(a, 'offer', { roomId: 'no-rec', to: b.peerId, sdp: SDP }), { ok: true });
+      assert.equal((await offer).from, a.peerId);
+      assert.deepEqual(left, []);
+    } finally {
+      closeAll(a, b);
+      await s.close();
+    }
+  });
+
   it('a fresh connection with the resume token gets resumed with the same peerId and the signals held meanwhile, in order', async () => {
     const a = await connect(server.url);
     const b = await connect(server.url);
