@@ -131,8 +131,8 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
         }
       }
       const missedPackets = [...missed.entries()].sort((x, y) => x[0] - y[0]).map(([, data]) => data);
-      const { disconnectedAt: _unused, ...rest } = session;
-      return Promise.resolve({ ...rest, missedPackets });
+      const { sid, rooms, data } = session;
+      return Promise.resolve({ sid, pid, rooms, data, missedPackets });
     }
 
     /** Drops packets past their retention and sessions past the window. */
