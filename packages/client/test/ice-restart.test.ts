@@ -6,10 +6,11 @@ import {
   framesDecoded,
   launchBrowser,
   openPeer,
+  type Peer,
   recordEvents,
   selfId,
   tiles,
-  type Peer,
+  waitForCall,
 } from './support/browser.js';
 import { startCoturn, type CoturnHandle } from './support/coturn.js';
 import { startServer, type ServerHandle } from './support/server.js';
@@ -42,16 +43,11 @@ test(
       a = await openPeer(browser, server.url, { room, name: 'ada', relay: true });
       b = await openPeer(browser, server.url, { room, name: 'bo', relay: true });
       const [ada, bo] = [a, b];
-      await waitFor(
-        'relay call connected',
-        async () => (await allConnected(ada, 1)) && (await allConnected(bo, 1)),
-        {
-          timeoutMs: 30_000,
-          diagnose,
-        },
-      );
-      const adaId = (await selfId(ada))!;
-      const boId = (await selfId(bo))!;
+      const { aId: adaId, bId: boId } = await waitForCall(ada, bo, {
+        timeoutMs: 30_000,
+        video: false,
+        diagnose,
+      });
       // The protocol's iceRestartSide(a, b): the smaller id restarts.
       const [restarter, other] = adaId < boId ? [ada, bo] : [bo, ada];
       const events = {

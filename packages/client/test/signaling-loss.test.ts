@@ -6,9 +6,10 @@ import {
   framesDecoded,
   launchBrowser,
   openPeer,
+  type Peer,
   recordEvents,
   selfId,
-  type Peer,
+  waitForCall,
 } from './support/browser.js';
 import { startServer } from './support/server.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
@@ -32,20 +33,7 @@ test(
       a = await openPeer(browser, proxy.url, { room, name: 'alice' });
       b = await openPeer(browser, server.url, { room, name: 'bob' });
       const [alice, bob] = [a, b];
-      await waitFor(
-        'call connected',
-        async () => (await allConnected(alice, 1)) && (await allConnected(bob, 1)),
-        {
-          timeoutMs: 20_000,
-          diagnose,
-        },
-      );
-      const aliceId = (await selfId(alice))!;
-      const bobId = (await selfId(bob))!;
-      await waitFor(
-        'video flowing',
-        async () => (await framesDecoded(alice, bobId)) > 0 && (await framesDecoded(bob, aliceId)) > 0,
-      );
+      const { aId: aliceId, bId: bobId } = await waitForCall(alice, bob, { diagnose });
       const aliceEvents = await recordEvents(alice, [
         'reconnecting',
         'reconnected',

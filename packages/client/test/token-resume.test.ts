@@ -13,9 +13,10 @@ import {
   framesDecoded,
   launchBrowser,
   openPeer,
+  type Peer,
   recordEvents,
   selfId,
-  type Peer,
+  waitForCall,
 } from './support/browser.js';
 import { startServer } from './support/server.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
@@ -55,21 +56,7 @@ test(
       a = await openPeer(browser, server.url, { room, name: 'ada' });
       b = await openPeer(browser, proxy.url, { room, name: 'ben' });
       const [ada, ben] = [a, b];
-      await waitFor(
-        'call connected',
-        async () => (await allConnected(ada, 1)) && (await allConnected(ben, 1)),
-        {
-          timeoutMs: 20_000,
-          diagnose,
-        },
-      );
-      const adaId = (await selfId(ada))!;
-      const benId = (await selfId(ben))!;
-      await waitFor(
-        'video flowing',
-        async () => (await framesDecoded(ada, benId)) > 0 && (await framesDecoded(ben, adaId)) > 0,
-        { diagnose },
-      );
+      const { aId: adaId, bId: benId } = await waitForCall(ada, ben, { diagnose });
       const adaEvents = await recordEvents(ada, ['peerJoined', 'peerLeft', 'reconnected', 'error']);
       const benEvents = await recordEvents(ben, [
         'reconnecting',

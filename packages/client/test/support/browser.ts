@@ -1,4 +1,5 @@
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { waitFor } from './wait.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -176,4 +177,33 @@ export async function closeAll(...closers: (Browser | Peer | undefined)[]): Prom
       // already closed
     }
   }
+}
+
+/**
+ * Waits until two pages are connected to each other and, unless `video` is false, each decodes the
+ * other's video. Returns their peer ids.
+ */
+export async function waitForCall(
+  a: Peer,
+  b: Peer,
+  {
+    timeoutMs = 20_000,
+    video = true,
+    diagnose,
+  }: { timeoutMs?: number; video?: boolean; diagnose?: () => string | Promise<string> } = {},
+): Promise<{ aId: string; bId: string }> {
+  await waitFor('call connected', async () => (await allConnected(a, 1)) && (await allConnected(b, 1)), {
+    timeoutMs,
+    diagnose,
+  });
+  const aId = (await selfId(a))!;
+  const bId = (await selfId(b))!;
+  if (video) {
+    await waitFor(
+      'video flowing',
+      async () => (await framesDecoded(a, bId)) > 0 && (await framesDecoded(b, aId)) > 0,
+      { diagnose },
+    );
+  }
+  return { aId, bId };
 }
