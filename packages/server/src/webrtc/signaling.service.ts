@@ -46,6 +46,7 @@ export interface PeerSocket {
   /** The Socket.IO rooms the socket is in: its peer channel and the channels of its rooms. */
   readonly rooms: ReadonlySet<string>;
   join(room: string): unknown;
+  leave(room: string): unknown;
   emit<E extends keyof ServerToClientEvents>(event: E, payload: EventArgs<E>): unknown;
 }
 
@@ -136,6 +137,10 @@ export class SignalingService {
         await this.resume(socket, session.peerId, session.socketId);
         return;
       }
+      // Socket.IO restored the socket but our session of it has expired: the channels it restored
+      // belong to a peer that is gone, and keeping them would let a new peer act in its rooms.
+      for (const room of [...socket.rooms]) if (room !== socket.id) socket.leave(room);
+      socket.data.peerId = undefined;
     }
     if (typeof resumeToken === 'string' && resumeToken.length > 0) {
       const session = await this.sessions.consumeToken(resumeToken);

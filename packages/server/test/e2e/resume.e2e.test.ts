@@ -257,5 +257,44 @@ describe('resume', () => {
   });
 });
 
+describe('resume after expiry', () => {
+  it('a socket Socket.IO restores after its peer expired gets a new peer id and none of the old rooms', async () => {
+    // Our window runs on a fake clock, Socket.IO's on the real one: the race at the window's edge, made wide.
+    const clock = new FakeClock(Date.now());
+    const s = await startServer({ RESUME_WINDOW_MS: '20000' }, clock);
+    const a = await connect(s.url);
+    const b = await connect(s.url, { reconnection: true, reconnectionDelay: 300 });
+    let c: ConnectedClient | undefined;
+    try {
+      await join(a, 'exp');
+      await join(b, 'exp');
+      const left = once(a, 'peerLeft');
+      const session = once(b, 'session');
+      cutTransport(b);
+      await until(
+        async () => !(await s.sb.app.get(PeerSessionServiceRef).isOnline(b.peerId)),
+        2000,
+        'b dropped',
+      );
+      await clock.advance(20_001);
+      assert.deepEqual(await left, { roomId: 'exp', peerId: b.peerId, reason: 'timeout' });
+      const fresh = await session;
+      assert.equal(b.recovered, true);
+      assert.notEqual(fresh.peerId, b.peerId);
+      const res = await request(b, 'offer', { roomId: 'exp', to: a.peerId, sdp: SDP });
+      assert.equal(!res.ok && res.error.code, 'NOT_IN_ROOM');
+      const joins = record(b, 'peerJoined');
+      c = await connect(s.url);
+      await join(c, 'exp');
+      await sleep(50);
+      assert.deepEqual(joins, []);
+    } finally {
+      closeAll(a, b, c);
+      await s.close();
+    }
+  });
+});
+
 // Imported late to keep the test's imports about behaviour.
 import { PeerSessionService as PeerSessionServiceRef } from '../../src/webrtc/services/peer-session.service';
+import { FakeClock } from '../../src/common/fake-clock';
