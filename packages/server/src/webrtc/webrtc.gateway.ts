@@ -37,10 +37,10 @@ interface Route {
 const MAX_MESSAGE_ID = 128;
 
 /**
- * The Socket.IO edge of the `/webrtc` namespace. Handlers are bound with `socket.on` rather than
- * `@SubscribeMessage`: Nest's per-message pipeline (context creation, RxJS, exception zones) costs
- * more than the relay itself, and every handler here only validates, calls {@link SignalingService}
- * and acknowledges.
+ * The Socket.IO edge of the `/webrtc` namespace. Events are dispatched from one `socket.onAny`
+ * listener through a route table rather than `@SubscribeMessage`: Nest's per-message pipeline
+ * (context creation, RxJS, exception zones) costs more than the relay itself, and every route here
+ * only validates, calls {@link SignalingService} and acknowledges.
  */
 @WebSocketGateway({ namespace: NAMESPACE })
 export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
@@ -84,16 +84,11 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
     const transport: SignalTransport = {
       toPeer: (peerId, event, payload) => {
         this.metrics.emitted(event);
-        (nsp.to(peerChannel(peerId)).emit as (e: string, p: unknown) => boolean)(event, payload);
+        emit(nsp.to(peerChannel(peerId)), event, payload);
       },
       toRoom: (roomId, exceptPeerId, event, payload) => {
         this.metrics.emitted(event);
-        (
-          nsp.to(roomChannel(roomId)).except(peerChannel(exceptPeerId)).emit as (
-            e: string,
-            p: unknown,
-          ) => boolean
-        )(event, payload);
+        emit(nsp.to(roomChannel(roomId)).except(peerChannel(exceptPeerId)), event, payload);
       },
       leaveChannel: (peerId, roomId) => nsp.in(peerChannel(peerId)).socketsLeave(roomChannel(roomId)),
       disconnectSocket: (socketId) => nsp.in(socketId).disconnectSockets(true),
@@ -177,6 +172,11 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
       socket.emit('signalAck', { messageId, ok: false, error: result.error });
     }
   }
+}
+
+// Socket.IO's typed emit wants the literal event; the core passes the union it was given.
+function emit(target: { emit: unknown }, event: string, payload: unknown): void {
+  (target.emit as (e: string, p: unknown) => boolean)(event, payload);
 }
 
 function outcomeOf(result: Result<object>): string {
