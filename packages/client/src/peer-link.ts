@@ -103,6 +103,7 @@ export class PeerLink {
   private incomingGeneration = 0;
   private draining = false;
   private watchdog: ReturnType<typeof setTimeout> | undefined;
+  private negotiationWatchdog: ReturnType<typeof setTimeout> | undefined;
   private lastReported = '';
   private closed = false;
   readonly diagnostics: PeerLinkDiagnostics;
@@ -312,6 +313,7 @@ export class PeerLink {
    */
   async renegotiate(): Promise<void> {
     this.mayOffer = true;
+    this.armNegotiationWatchdog();
     await this.makeOffer(true);
   }
 
@@ -349,6 +351,7 @@ export class PeerLink {
     if (this.iceRestartPending && now - this.lastIceRestartAt < RESTART_DEDUP_MS) return;
     this.lastIceRestartAt = now;
     this.iceRestartPending = true;
+    this.armNegotiationWatchdog();
     this.diagnostics.iceRestarts += 1;
     this.options.logger.info(
       `restarting ICE with ${this.remoteId} (${reason}${attempt ? ` #${attempt}` : ''})`,
@@ -421,6 +424,7 @@ export class PeerLink {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.watchdog);
+    clearTimeout(this.negotiationWatchdog);
     this.teardown(this.pc);
   }
 
@@ -554,6 +558,50 @@ export class PeerLink {
     this.resetIncoming();
   }
 
+  /**
+   * An explicit renegotiation or ICE restart must settle: back to `stable` with nothing pending.
+   * Seen in CI: after both sides restarted ICE at once, neither sent an offer nor changed state
+   * again. Like a link stuck in `new`, such a link is rebuilt rather than trusted; the polite side
+   * waits twice as long so both rarely rebuild at once.
+   */
+  private armNegotiationWatchdog(): void {
+    clearTimeout(this.negotiationWatchdog);
+    const base = this.options.stuckTimeoutMs;
+    if (base <= 0) return;
+    this.negotiationWatchdog = setTimeout(
+      () => this.checkNegotiation(),
+      this.options.polite ? base * 2 : base,
+    );
+  }
+
+  private checkNegotiation(): void {
+    const pc = this.pc;
+    if (this.closed) return;
+    const pending = {
+      signalingState: pc.signalingState,
+      makingOffer: this.makingOffer,
+      renegotiateWhenStable: this.renegotiateWhenStable,
+      iceRestartPending: this.iceRestartPending,
+    };
+    if (
+      pc.signalingState === 'stable' &&
+      !this.makingOffer &&
+      !this.renegotiateWhenStable &&
+      !this.iceRestartPending
+    ) {
+      return;
+    }
+    if (this.diagnostics.recreations >= this.options.maxRecreations) {
+      this.hooks.onError(SwitchboardError.connectionStuck(this.remoteId, this.diagnostics.recreations));
+      return;
+    }
+    this.options.logger.info(
+      `negotiation with ${this.remoteId} did not settle (${JSON.stringify(pending)}); recreating the connection`,
+    );
+    this.recreate(true);
+    this.resetIncoming();
+  }
+
   /** Replaces the RTCPeerConnection; with `offer`, this side sends the fresh offer. */
   private recreate(offer: boolean): void {
     const old = this.pc;
@@ -579,6 +627,7 @@ export class PeerLink {
   }
 
   private teardown(pc: RTCPeerConnection): void {
+    clearTimeout(this.negotiationWatchdog);
     pc.onnegotiationneeded = null;
     pc.onicecandidate = null;
     pc.onicecandidateerror = null;
