@@ -2,6 +2,7 @@ import {
   ErrorCode,
   failure,
   type ConnectionStateReport,
+  type Failure,
   type IceCandidateInit,
   type JoinRoomResponse,
   type PeerInfo,
@@ -287,15 +288,22 @@ export class SignalingService {
     await this.sessions.remove(peerId);
   }
 
-  /** Relays an offer, answer or candidate to one peer of a room both are in. */
-  async relay(socket: PeerSocket, kind: SignalKind, req: SignalDto): Promise<Result<SignalResponse>> {
-    const from = socket.data.peerId as string;
-    const { roomId, to, messageId, sequence } = req;
+  /** Why `from` may not address `to` in `roomId` (both must have joined it), or undefined when it may. */
+  private async refusePair(roomId: string, from: string, to: string): Promise<Failure | undefined> {
     if (!(await this.rooms.isMember(roomId, from)))
       return failure(ErrorCode.NOT_IN_ROOM, `not in room ${roomId}`);
     if (to === from || !(await this.rooms.isMember(roomId, to))) {
       return failure(ErrorCode.PEER_NOT_FOUND, `peer ${to} is not in room ${roomId}`);
     }
+    return undefined;
+  }
+
+  /** Relays an offer, answer or candidate to one peer of a room both are in. */
+  async relay(socket: PeerSocket, kind: SignalKind, req: SignalDto): Promise<Result<SignalResponse>> {
+    const from = socket.data.peerId as string;
+    const { roomId, to, messageId, sequence } = req;
+    const refused = await this.refusePair(roomId, from, to);
+    if (refused) return refused;
     const online = await this.sessions.isOnline(to);
     // Refuse before admitting, so a refused signal leaves no trace and its retry is judged afresh.
     if (!online && !(await this.candidates.hasRoom(from, to))) {
@@ -333,11 +341,8 @@ export class SignalingService {
   /** Records the sender's view of its link to `peerId`; may lead to ICE restart requests. */
   async reportConnectionState(socket: PeerSocket, req: ConnectionStateReport): Promise<Result> {
     const from = socket.data.peerId as string;
-    if (!(await this.rooms.isMember(req.roomId, from)))
-      return failure(ErrorCode.NOT_IN_ROOM, `not in room ${req.roomId}`);
-    if (req.peerId === from || !(await this.rooms.isMember(req.roomId, req.peerId))) {
-      return failure(ErrorCode.PEER_NOT_FOUND, `peer ${req.peerId} is not in room ${req.roomId}`);
-    }
+    const refused = await this.refusePair(req.roomId, from, req.peerId);
+    if (refused) return refused;
     await this.tracker.report(req.roomId, from, req.peerId, req.connectionState, req.iceConnectionState);
     return { ok: true };
   }

@@ -12,9 +12,8 @@ export function validate<S extends z.ZodType>(
   const parsed = schema.safeParse(payload);
   if (parsed.success) return { ok: true, data: parsed.data };
   const issues = parsed.error.issues;
-  const tooLarge =
-    issues.some((i) => i.code === 'too_big' && i.path.join('.') === 'sdp') ||
-    issues.some((i) => (i as { params?: { tooLarge?: boolean } }).params?.tooLarge === true);
+  // The protocol's size checks (SDP bytes, metadata JSON) mark their issues; other bounds are shape errors.
+  const tooLarge = issues.some((i) => (i as { params?: { tooLarge?: boolean } }).params?.tooLarge === true);
   const text = issues
     .slice(0, 3)
     .map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`)
