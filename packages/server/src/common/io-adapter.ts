@@ -2,6 +2,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { IoAdapter } from '@nestjs/platform-socket.io';
 import type { Server, ServerOptions } from 'socket.io';
 import type { AppConfig } from '../config/config';
+import { CorkingWebSocketServer } from './corking-ws-server';
 import { createRecoveryAdapter } from './recovery-adapter';
 
 /** Socket.IO server options from configuration: WebSocket only, tuned pings, connection state recovery. */
@@ -19,6 +20,8 @@ export class SignalingIoAdapter extends IoAdapter {
       ...options,
       transports: ['websocket'],
       serveClient: false,
+      // Frames written in the same event-loop turn leave in one syscall (see CorkingWebSocketServer).
+      wsEngine: CorkingWebSocketServer,
       pingInterval: c.PING_INTERVAL,
       pingTimeout: c.PING_TIMEOUT,
       maxHttpBufferSize: c.MAX_HTTP_BUFFER_SIZE,
@@ -33,6 +36,9 @@ export class SignalingIoAdapter extends IoAdapter {
               // A dead connection is noticed up to one ping interval plus timeout after it died.
               retentionMs: c.RESUME_WINDOW_MS + c.PING_INTERVAL + c.PING_TIMEOUT,
               maxPacketsPerRoom: c.RECOVERY_MAX_PACKETS_PER_PEER,
+              bufferBytes: c.RECOVERY_BUFFER_MB * 1024 * 1024,
+              // Sent to a socket as it connects or resumes; a restored socket gets a fresh one.
+              unloggedEvents: new Set(['session', 'resumed']),
             }),
           }
         : {}),

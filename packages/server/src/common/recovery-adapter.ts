@@ -13,28 +13,84 @@ export interface RecoveryAdapterOptions {
   maxDisconnectionMs: number;
   /** How long a broadcast packet is kept for replay, ms: the disconnection window plus the time a dead connection takes to be noticed. */
   retentionMs: number;
-  /** Packets kept per room for replay; older ones are dropped, and a session that missed one is not restored. Default 64. */
+  /** Packets kept per room for replay; older ones are dropped, and a session that missed one is not restored. */
   maxPacketsPerRoom: number;
-}
-
-interface StoredPacket {
-  seq: number;
+  /** Bytes of encoded packets kept over all rooms (one preallocated ring); the oldest are overwritten first. */
+  bufferBytes: number;
   /**
-   * The packet as Socket.IO encoded it for the wire (`2/nsp,[...]`): one flat string per packet
-   * instead of its object graph, which the GC would otherwise mark on every major collection.
-   * Binary packets (never sent here) keep their data as is.
+   * Events that are never replayed, though they get an offset: ones that only make sense on the
+   * connection they were sent on (the server sends a restored socket a fresh one). Default none.
    */
-  encoded: string | unknown[];
-  emittedAt: number;
-  except: Set<Room> | undefined;
+  unloggedEvents?: ReadonlySet<string>;
 }
 
 type Encode = (packet: unknown, opts: unknown) => unknown[];
 
+/**
+ * One room's replay log: parallel arrays of numbers rather than an object per packet, so a logged
+ * packet allocates nothing that lives on the JavaScript heap (the bytes are in the {@link PacketRing}).
+ */
 interface RoomLog {
-  packets: StoredPacket[];
+  seq: number[];
+  /** Absolute position of the encoded packet in the ring. */
+  pos: number[];
+  len: number[];
+  emittedAt: number[];
+  /** Rooms excluded from the broadcast, when there were any (rare: room-wide events). */
+  except: (Set<Room> | undefined)[];
   /** Highest seq dropped from this log; a session whose offset is below it missed something. */
   droppedUpTo: number;
+  /** When a packet young enough to be missed was last dropped (cap or ring); the log is kept while that matters. */
+  droppedAt: number;
+}
+
+/**
+ * Encoded packets in one preallocated buffer outside the JavaScript heap, written round and round.
+ * Why not strings in the logs: every logged packet outlives the young generation, so the GC copied
+ * each one twice and then marked and compacted it in the old generation — under relay load that was
+ * a quarter of the server's CPU and most of its latency tail. Bytes here cost the GC nothing.
+ */
+class PacketRing {
+  /** Allocated on first use: Socket.IO creates an adapter for every namespace, most never log. */
+  private buf: Buffer | undefined;
+  /** Absolute position the next packet is written at (grows forever; index = position mod laps). */
+  private head = 0;
+  private lapStart = 0;
+
+  constructor(readonly size: number) {}
+
+  /** Writes `text`; returns its absolute position and length, or undefined when it can never fit. */
+  append(text: string): { pos: number; len: number } | undefined {
+    const max = text.length * 3; // UTF-16 code units → at most 3 UTF-8 bytes each
+    let offset = this.head - this.lapStart;
+    if (offset + max > this.size) {
+      if (Buffer.byteLength(text) > this.size) return undefined;
+      if (offset + Buffer.byteLength(text) > this.size) {
+        // The rest of this lap is skipped; positions stay monotonic.
+        this.lapStart += this.size;
+        this.head = this.lapStart;
+        offset = 0;
+      }
+    }
+    this.buf ??= Buffer.allocUnsafeSlow(this.size);
+    const len = this.buf.write(text, offset, 'utf8');
+    const pos = this.head;
+    this.head += len;
+    return { pos, len };
+  }
+
+  /** The packet at `pos`, or undefined when newer writes have overwritten it. */
+  read(pos: number, len: number): string | undefined {
+    if (!this.buf || !this.holds(pos)) return undefined;
+    // Laps start at multiples of the size, so the offset is the position modulo the size.
+    const offset = pos % this.size;
+    return this.buf.toString('utf8', offset, offset + len);
+  }
+
+  /** Whether the packet at `pos` is still intact. */
+  holds(pos: number): boolean {
+    return this.head - pos <= this.size;
+  }
 }
 
 // "Not restorable": Socket.IO's own adapter answers null, though its typings do not admit it.
@@ -47,9 +103,10 @@ type PersistedSession = Omit<Session, 'missedPackets'> & { disconnectedAt: numbe
  * keeps every broadcast packet of the whole namespace in one array for the disconnection window
  * (pruned once a minute) and scans it linearly on each restore: under relay load that is most of
  * the heap and of the GC time. This adapter keeps a short log per room instead — each peer's signals
- * go to its own room — capped in count and age, and restores by reading only the session's rooms.
- * When a log dropped a packet the session needed, the restore is refused and the client falls back
- * to its resume token, whose held signals the server keeps separately.
+ * go to its own room — capped in count and age, with the packets' bytes in one fixed-size ring
+ * outside the heap ({@link PacketRing}), and restores by reading only the session's rooms. When a
+ * log dropped a packet the session needed (cap, age or ring), the restore is refused and the client
+ * falls back to its resume token, whose held signals the server keeps separately.
  */
 export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof Adapter {
   // Offsets embed a per-process epoch, so an offset from a previous process never matches.
@@ -59,6 +116,8 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
     private seq = 0;
     private readonly logs = new Map<Room, RoomLog>();
     private readonly sessions = new Map<PrivateSessionId, PersistedSession>();
+    private readonly ring = new PacketRing(options.bufferBytes);
+    private readonly unlogged = options.unloggedEvents ?? new Set<string>();
     private readonly timer: NodeJS.Timeout;
 
     /** The last packet `broadcast` encoded, captured from the base class's encoder. */
@@ -90,21 +149,31 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
       packet.data.push(`${epoch}.${seq}`);
       this.lastEncoded = undefined;
       super.broadcast(packet as never, opts);
+      if (this.unlogged.has(packet.data[0] as string)) return;
       const wire = this.lastEncoded as unknown[] | undefined;
-      const stored: StoredPacket = {
-        seq,
-        encoded: wire && wire.length === 1 && typeof wire[0] === 'string' ? wire[0] : packet.data,
-        emittedAt: Date.now(),
-        except: opts.except && opts.except.size > 0 ? opts.except : undefined,
-      };
+      // Binary packets (the server sends none) are encoded in parts and cannot be kept as text.
+      const stored =
+        wire && wire.length === 1 && typeof wire[0] === 'string' ? this.ring.append(wire[0]) : undefined;
+      const except = opts.except && opts.except.size > 0 ? opts.except : undefined;
+      const now = Date.now();
       for (const room of opts.rooms) {
         let log = this.logs.get(room);
         if (!log) {
-          log = { packets: [], droppedUpTo: 0 };
+          log = { seq: [], pos: [], len: [], emittedAt: [], except: [], droppedUpTo: 0, droppedAt: 0 };
           this.logs.set(room, log);
         }
-        log.packets.push(stored);
-        if (log.packets.length > options.maxPacketsPerRoom) log.droppedUpTo = log.packets.shift()!.seq;
+        if (!stored) {
+          // Not kept: a session that missed it must not be restored without it.
+          log.droppedUpTo = seq;
+          log.droppedAt = now;
+          continue;
+        }
+        log.seq.push(seq);
+        log.pos.push(stored.pos);
+        log.len.push(stored.len);
+        log.emittedAt.push(now);
+        log.except.push(except);
+        if (log.seq.length > options.maxPacketsPerRoom) dropOldest(log, 1, now);
       }
     }
 
@@ -125,9 +194,14 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
         const log = this.logs.get(room);
         if (!log) continue;
         if (log.droppedUpTo > after) return NO_SESSION;
-        for (const p of log.packets) {
-          if (p.seq <= after || missed.has(p.seq)) continue;
-          if (!(p.except && session.rooms.some((r) => p.except!.has(r)))) missed.set(p.seq, decode(p));
+        for (let i = 0; i < log.seq.length; i++) {
+          const seq = log.seq[i]!;
+          if (seq <= after || missed.has(seq)) continue;
+          const except = log.except[i];
+          if (except && session.rooms.some((r) => except.has(r))) continue;
+          const text = this.ring.read(log.pos[i]!, log.len[i]!);
+          if (text === undefined) return NO_SESSION; // overwritten: part of what was missed is gone
+          missed.set(seq, decode(text));
         }
       }
       const missedPackets = [...missed.entries()].sort((x, y) => x[0] - y[0]).map(([, data]) => data);
@@ -135,16 +209,20 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
       return Promise.resolve({ sid, pid, rooms, data, missedPackets });
     }
 
-    /** Drops packets past their retention and sessions past the window. */
+    /** Drops packets past their retention or overwritten in the ring, and sessions past the window. */
     private prune(): void {
       const now = Date.now();
       const oldest = now - options.retentionMs;
       for (const [room, log] of this.logs) {
-        let n = 0;
-        while (n < log.packets.length && log.packets[n]!.emittedAt < oldest) n++;
-        if (n > 0) log.droppedUpTo = log.packets[n - 1]!.seq;
-        if (n === log.packets.length) this.logs.delete(room);
-        else if (n > 0) log.packets.splice(0, n);
+        // Past retention: no restorable session can have missed these (it was still receiving then).
+        let aged = 0;
+        while (aged < log.seq.length && log.emittedAt[aged]! < oldest) aged++;
+        if (aged > 0) dropOldest(log, aged, undefined);
+        // Overwritten in the ring: young, so a session may have missed them.
+        let overwritten = 0;
+        while (overwritten < log.seq.length && !this.ring.holds(log.pos[overwritten]!)) overwritten++;
+        if (overwritten > 0) dropOldest(log, overwritten, now);
+        if (log.seq.length === 0 && log.droppedAt < oldest) this.logs.delete(room);
       }
       for (const [pid, s] of this.sessions) {
         if (s.disconnectedAt + options.maxDisconnectionMs < now) this.sessions.delete(pid);
@@ -154,14 +232,24 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
     /** Packets held for replay, over all rooms (for tests and metrics). */
     get retainedPackets(): number {
       let n = 0;
-      for (const log of this.logs.values()) n += log.packets.length;
+      for (const log of this.logs.values()) n += log.seq.length;
       return n;
     }
   };
 }
 
+/** Drops the `n` oldest packets; `now` when they were young enough to have been missed. */
+function dropOldest(log: RoomLog, n: number, now: number | undefined): void {
+  log.droppedUpTo = log.seq[n - 1]!;
+  if (now !== undefined) log.droppedAt = now;
+  log.seq.splice(0, n);
+  log.pos.splice(0, n);
+  log.len.splice(0, n);
+  log.emittedAt.splice(0, n);
+  log.except.splice(0, n);
+}
+
 // `2/webrtc,["event",{...},"offset"]` → the data array Socket.IO replays.
-function decode(p: StoredPacket): unknown[] {
-  if (typeof p.encoded !== 'string') return p.encoded;
-  return JSON.parse(p.encoded.slice(p.encoded.indexOf('['))) as unknown[];
+function decode(encoded: string): unknown[] {
+  return JSON.parse(encoded.slice(encoded.indexOf('['))) as unknown[];
 }

@@ -70,6 +70,8 @@ export const envSchema = z
     CONNECTION_STATE_RECOVERY: bool.default(true),
     /** Recent signals kept per peer so connection state recovery can replay what a dropped socket missed. Default 32. */
     RECOVERY_MAX_PACKETS_PER_PEER: int(1, 10_000).default(32),
+    /** Memory for those signals over all peers, MiB, allocated outside the JS heap on first use; the oldest are overwritten first. Default 32. */
+    RECOVERY_BUFFER_MB: int(1, 4096).default(32),
     /** ICE restarts the server requests per pair before declaring the link failed. Default 2. */
     ICE_RESTART_MAX_ATTEMPTS: int(0, 10).default(2),
     /** Minimum time between two ICE restart requests for a pair, ms. Default 5000. */

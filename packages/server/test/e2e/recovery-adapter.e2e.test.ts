@@ -7,12 +7,15 @@ import { createRecoveryAdapter } from '../../src/common/recovery-adapter';
 import { sleep, until } from '../support/harness';
 
 // The adapter on its own, under a real Socket.IO server and client: what a dropped socket gets back.
+const MAX = 5;
+// Small enough that a test can wrap it with a few packets of ~130 bytes.
+const RING_BYTES = 1024;
+
 describe('recovery adapter', () => {
   let http: HttpServer;
   let server: Server;
   let nsp: Namespace;
   let url: string;
-  const MAX = 5;
 
   before(async () => {
     http = createServer();
@@ -23,6 +26,8 @@ describe('recovery adapter', () => {
         maxDisconnectionMs: 5000,
         retentionMs: 10_000,
         maxPacketsPerRoom: MAX,
+        bufferBytes: RING_BYTES,
+        unloggedEvents: new Set(['connection-scoped']),
       }),
     });
     nsp = server.of('/t');
@@ -86,6 +91,60 @@ describe('recovery adapter', () => {
       await until(() => client.connected, 3000, 'reconnect');
       // Replaying only part of what was missed would silently lose signals: a fresh session instead.
       assert.equal(client.recovered, false);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('a socket whose missed packets were overwritten in the ring is not recovered', async () => {
+    const { client, got } = await connected();
+    try {
+      await drop(client);
+      // 4 packets of ~130 B to another room push the first two to 'mine' out of the 1 KiB ring...
+      nsp.to('mine').emit('m', `early-${'x'.repeat(100)}`);
+      nsp.to('mine').emit('m', `early-${'y'.repeat(100)}`);
+      for (let i = 0; i < 8; i++) nsp.to('elsewhere').emit('m', 'z'.repeat(100));
+      await until(() => client.connected, 3000, 'reconnect');
+      // ...so replaying the rest would silently lose them: a fresh session instead.
+      assert.equal(client.recovered, false);
+      assert.deepEqual(got, []);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('a socket whose missed packets are still in a ring that wrapped gets them back', async () => {
+    // Fill most of the ring first, so the packets below are written across its end.
+    for (let i = 0; i < 6; i++) nsp.to('elsewhere').emit('m', 'w'.repeat(100));
+    const { client, got } = await connected();
+    try {
+      await drop(client);
+      nsp.to('mine').emit('m', `late-1-${'é'.repeat(50)}`); // multi-byte text survives the round trip
+      nsp.to('mine').emit('m', 'late-2');
+      await until(() => client.connected, 3000, 'reconnect');
+      assert.equal(client.recovered, true);
+      await until(() => got.length === 2, 1000, 'replay');
+      assert.deepEqual(got, [`late-1-${'é'.repeat(50)}`, 'late-2']);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('an unlogged event advances the offset but is not replayed', async () => {
+    const { client, got } = await connected();
+    const scoped: string[] = [];
+    client.on('connection-scoped', (v: string) => scoped.push(v));
+    try {
+      nsp.to('mine').emit('connection-scoped', 'seen-live');
+      await until(() => scoped.length === 1, 1000, 'live event');
+      await drop(client);
+      nsp.to('mine').emit('connection-scoped', 'missed');
+      nsp.to('mine').emit('m', 'after');
+      await until(() => client.connected, 3000, 'reconnect');
+      assert.equal(client.recovered, true);
+      await until(() => got.length === 1, 1000, 'replay');
+      assert.deepEqual(got, ['after']);
+      assert.deepEqual(scoped, ['seen-live']);
     } finally {
       client.disconnect();
     }

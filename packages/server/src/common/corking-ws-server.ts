@@ -1,0 +1,64 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+
+/**
+ * Sockets corked since the last flush. Each is uncorked once, in the check phase of the event loop,
+ * after every read of the current poll phase has been handled.
+ */
+const corked = new Set<Duplex>();
+let flushScheduled = false;
+
+function flush(): void {
+  flushScheduled = false;
+  for (const socket of corked) {
+    // `end()` and `destroy()` already flushed or dropped what was buffered.
+    if (!socket.destroyed && socket.writableCorked > 0) socket.uncork();
+  }
+  corked.clear();
+}
+
+/**
+ * Makes every write to `socket` within one turn of the event loop leave in one `writev`. The first
+ * write of a turn corks the socket; a single `setImmediate` uncorks all corked sockets. `ws` corks
+ * and uncorks around each frame itself, and corking nests, so its frames join the batch.
+ */
+export function autoCork(socket: Duplex): void {
+  const write = socket.write;
+  socket.write = function corkingWrite(this: Duplex, ...args: unknown[]): boolean {
+    if (!corked.has(this)) {
+      this.cork();
+      corked.add(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        setImmediate(flush);
+      }
+    }
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as Duplex['write'];
+  // A socket that closes while corked must not stay in the set until the next flush holds it.
+  socket.once('close', () => corked.delete(socket));
+}
+
+/**
+ * The `ws` server Engine.IO uses (`wsEngine`), with {@link autoCork} on every upgraded connection.
+ *
+ * Why: a relayed signal is two small frames (the forward and the sender's ack), and without
+ * corking each frame is its own `writev` syscall — a quarter of the server's CPU under relay load.
+ * Under load a socket usually has several frames going out in the same turn (the acks of a batch
+ * of signals read at once), and with this they share one syscall. `ws` does not do it itself: its
+ * maintainers keep writes uncorked by default for latency (websockets/ws#1797, #2214); here the
+ * delay is bounded by one event-loop turn. A socket destroyed while corked does not call its
+ * pending write callbacks — Engine.IO learns of the loss from the `close` event either way.
+ */
+export class CorkingWebSocketServer extends WebSocketServer {
+  override handleUpgrade(
+    request: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    callback: (client: WebSocket, request: IncomingMessage) => void,
+  ): void {
+    autoCork(socket);
+    super.handleUpgrade(request, socket, head, callback);
+  }
+}
