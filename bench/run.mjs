@@ -90,6 +90,8 @@ CFG.relayWindow = Number(opt('window', process.env.BENCH_WINDOW || 16));
 // mode); before each phase the bench waits up to quietWaitMs for such load to pass.
 CFG.foreignRetryPct = 15;
 if (opt('peers')) CFG.capacityPeers = Number(opt('peers'));
+if (opt('pairs')) CFG.relayPairs = opt('pairs').split(',').map(Number);
+if (opt('sizes')) CFG.relaySizes = opt('sizes').split(',');
 CFG.callSetupCandidates = 10;
 CFG.callSetupBackgroundRate = 5000;
 CFG.setupConcurrency = 50; // pairs being connected+joined at once, per worker

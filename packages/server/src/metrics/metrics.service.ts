@@ -1,10 +1,11 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Awaitable } from '../common/awaitable';
 
 /** What the gauges read at scrape time. */
 export interface MetricSources {
   sockets: () => number;
   pendingResumes: () => number;
-  storeKeys: () => Promise<number>;
+  storeKeys: () => Awaitable<number>;
 }
 
 /** Outcome label of an acknowledged client event. */
@@ -22,7 +23,7 @@ export class MetricsService {
   private readonly requestChildren = new Map<string, Map<string, { inc(): void }>>();
   private readonly sentChildren = new Map<string, { inc(): void }>();
 
-  private sources: MetricSources = { sockets: () => 0, pendingResumes: () => 0, storeKeys: async () => 0 };
+  private sources: MetricSources = { sockets: () => 0, pendingResumes: () => 0, storeKeys: () => 0 };
 
   constructor() {
     const gauges = (): MetricSources => this.sources;

@@ -10,6 +10,7 @@ import {
   type ServerToClientEvents,
   type SignalResponse,
 } from '@switchboard/protocol';
+import { after, type Awaitable } from '../common/awaitable';
 import type { Clock, TimerHandle } from '../common/clock';
 import type { IceCandidateBufferService, HeldSignal } from './services/ice-candidate-buffer.service';
 import type { IceServerManagerService } from './services/ice-server-manager.service';
@@ -22,6 +23,15 @@ import type { SignalingStateMachineService, SignalKind } from './services/signal
 export const peerChannel = (peerId: string): string => `p:${peerId}`;
 /** The Socket.IO room of a signaling room; room-wide events are emitted to it. */
 export const roomChannel = (roomId: string): string => `r:${roomId}`;
+
+// Shared answers: results are only read (acked and counted), never changed.
+const OK: Result<SignalResponse> = Object.freeze({ ok: true });
+const DUPLICATE: Result<SignalResponse> = Object.freeze({ ok: true, duplicate: true });
+const QUEUED: Result<SignalResponse> = Object.freeze({ ok: true, queued: true });
+
+function peerNotFound(to: string, roomId: string): Failure {
+  return failure(ErrorCode.PEER_NOT_FOUND, `peer ${to} is not in room ${roomId}`);
+}
 
 type EventArgs<E extends keyof ServerToClientEvents> = Parameters<ServerToClientEvents[E]>[0];
 
@@ -288,60 +298,88 @@ export class SignalingService {
     await this.sessions.remove(peerId);
   }
 
-  /** Why `from` may not address `to` in `roomId` (both must have joined it), or undefined when it may. */
-  private async refusePair(roomId: string, from: string, to: string): Promise<Failure | undefined> {
-    if (!(await this.rooms.isMember(roomId, from)))
+  /**
+   * Why the peer on `socket` may not address `to` in `roomId` (both must have joined it), or
+   * undefined when it may. The sender's own membership is read from its socket: it is in the room's
+   * channel exactly while it is in the room (joined with it, left with it, restored with it).
+   */
+  private refusePair(socket: PeerSocket, roomId: string, to: string): Awaitable<Failure | undefined> {
+    if (!socket.rooms.has(roomChannel(roomId)))
       return failure(ErrorCode.NOT_IN_ROOM, `not in room ${roomId}`);
-    if (to === from || !(await this.rooms.isMember(roomId, to))) {
-      return failure(ErrorCode.PEER_NOT_FOUND, `peer ${to} is not in room ${roomId}`);
-    }
-    return undefined;
+    if (to === socket.data.peerId) return peerNotFound(to, roomId);
+    return after(this.rooms.isMember(roomId, to), (member) =>
+      member ? undefined : peerNotFound(to, roomId),
+    );
   }
 
-  /** Relays an offer, answer or candidate to one peer of a room both are in. */
-  async relay(socket: PeerSocket, kind: SignalKind, req: SignalDto): Promise<Result<SignalResponse>> {
+  /**
+   * Relays an offer, answer or candidate to one peer of a room both are in. With the in-memory store
+   * the whole decision runs synchronously (see `Awaitable`): this is the server's hot path.
+   */
+  relay(socket: PeerSocket, kind: SignalKind, req: SignalDto): Awaitable<Result<SignalResponse>> {
+    const to = req.to;
+    return after(this.refusePair(socket, req.roomId, to), (refused) => {
+      if (refused) return refused;
+      return after(this.sessions.isOnline(to), (online) => {
+        if (online) return this.admit(socket, kind, req, true);
+        const from = socket.data.peerId as string;
+        // Refuse before admitting, so a refused signal leaves no trace and its retry is judged afresh.
+        return after(this.candidates.hasRoom(from, to), (room) =>
+          room
+            ? this.admit(socket, kind, req, false)
+            : failure(ErrorCode.BUFFER_FULL, `peer ${to} is reconnecting and its buffer is full`),
+        );
+      });
+    });
+  }
+
+  /** Idempotency, sequencing and candidate de-duplication, then delivery or holding. */
+  private admit(
+    socket: PeerSocket,
+    kind: SignalKind,
+    req: SignalDto,
+    online: boolean,
+  ): Awaitable<Result<SignalResponse>> {
     const from = socket.data.peerId as string;
     const { roomId, to, messageId, sequence } = req;
-    const refused = await this.refusePair(roomId, from, to);
-    if (refused) return refused;
-    const online = await this.sessions.isOnline(to);
-    // Refuse before admitting, so a refused signal leaves no trace and its retry is judged afresh.
-    if (!online && !(await this.candidates.hasRoom(from, to))) {
-      return failure(ErrorCode.BUFFER_FULL, `peer ${to} is reconnecting and its buffer is full`);
-    }
-    const verdict = await this.stateMachine.admit(from, to, kind, messageId, sequence);
-    if (verdict === 'duplicate') return { ok: true, duplicate: true };
-    if (verdict === 'stale') {
-      const last = await this.stateMachine.lastSequence(from, to);
-      return failure(
-        ErrorCode.STALE_SEQUENCE,
-        `sequence ${sequence} is not above ${last} for this direction`,
-      );
-    }
-    let payload: HeldSignal['payload'];
-    if (kind === 'iceCandidate') {
+    return after(this.stateMachine.admit(from, to, kind, messageId, sequence), (verdict) => {
+      if (verdict === 'duplicate') return DUPLICATE;
+      if (verdict === 'stale') {
+        return after(this.stateMachine.lastSequence(from, to), (last) =>
+          failure(ErrorCode.STALE_SEQUENCE, `sequence ${sequence} is not above ${last} for this direction`),
+        );
+      }
+      if (kind !== 'iceCandidate')
+        return this.deliver(from, to, kind, { roomId, from, sdp: req.sdp }, req, online);
       const candidate = req.candidate ?? null;
-      if (!(await this.candidates.isFirstSighting(from, to, candidate))) return { ok: true, duplicate: true };
-      payload = { roomId, from, candidate };
-    } else {
-      payload = { roomId, from, sdp: req.sdp };
-    }
-    if (sequence !== undefined) payload.sequence = sequence;
-    if (messageId !== undefined) payload.messageId = messageId;
+      return after(this.candidates.isFirstSighting(from, to, candidate), (first) =>
+        first ? this.deliver(from, to, kind, { roomId, from, candidate }, req, online) : DUPLICATE,
+      );
+    });
+  }
 
+  private deliver(
+    from: string,
+    to: string,
+    kind: SignalKind,
+    payload: HeldSignal['payload'],
+    req: SignalDto,
+    online: boolean,
+  ): Awaitable<Result<SignalResponse>> {
+    if (req.sequence !== undefined) payload.sequence = req.sequence;
+    if (req.messageId !== undefined) payload.messageId = req.messageId;
     if (online) {
       this.io.toPeer(to, kind, payload as never);
-      return { ok: true };
+      return OK;
     }
     // hasRoom() above and the per-socket ordering make this succeed on a single node.
-    await this.candidates.hold(from, to, { event: kind, payload });
-    return { ok: true, queued: true };
+    return after(this.candidates.hold(from, to, { event: kind, payload }), () => QUEUED);
   }
 
   /** Records the sender's view of its link to `peerId`; may lead to ICE restart requests. */
   async reportConnectionState(socket: PeerSocket, req: ConnectionStateReport): Promise<Result> {
     const from = socket.data.peerId as string;
-    const refused = await this.refusePair(req.roomId, from, req.peerId);
+    const refused = await this.refusePair(socket, req.roomId, req.peerId);
     if (refused) return refused;
     await this.tracker.report(req.roomId, from, req.peerId, req.connectionState, req.iceConnectionState);
     return { ok: true };

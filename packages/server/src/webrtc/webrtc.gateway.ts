@@ -15,6 +15,7 @@ import { APP_CONFIG, type AppConfig } from '../config/config';
 import { MetricsService } from '../metrics/metrics.service';
 import { STATE_STORE, type StateStore } from './store/state-store';
 import { validate } from './dto/validation';
+import type { Awaitable } from '../common/awaitable';
 import { SignalingService, peerChannel, roomChannel, type SignalTransport } from './signaling.service';
 
 interface SocketData {
@@ -31,7 +32,7 @@ type Ack = (result: Result<object>) => void;
 /** How one client event is validated and handled. */
 interface Route {
   schema: z.ZodType;
-  handle: (socket: SignalingSocket, data: unknown) => Promise<Result<object>>;
+  handle: (socket: SignalingSocket, data: unknown) => Awaitable<Result<object>>;
 }
 
 const MAX_MESSAGE_ID = 128;
@@ -58,7 +59,7 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
     const c = this.core;
     const route = <S extends z.ZodType>(
       schema: S,
-      handle: (socket: SignalingSocket, data: z.output<S>) => Promise<Result<object>>,
+      handle: (socket: SignalingSocket, data: z.output<S>) => Awaitable<Result<object>>,
     ): Route => ({ schema, handle: handle as Route['handle'] });
     this.routes = new Map<keyof ClientToServerEvents, Route>([
       ['joinRoom', route(s.joinRoom, (socket, d) => c.joinRoom(socket, d))],
@@ -103,15 +104,36 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
 
   handleConnection(socket: SignalingSocket): void {
     const auth = socket.handshake.auth as { resumeToken?: unknown } | undefined;
-    // One queue per socket: the core's handlers await the store a varying number of times, so
-    // without it a candidate sent after an offer could overtake it. Messages are handled, and
-    // forwarded, in the order the client sent them; connect runs first.
-    let tail: Promise<unknown> = this.core
-      .connect(socket, socket.recovered, auth?.resumeToken)
-      .catch((err: unknown) => this.logger.error({ err }, 'connect failed'));
-    const enqueue = (job: () => Promise<void>): void => {
-      tail = tail.then(job);
+    // One queue per socket: a handler may wait for the store a varying number of times, so without
+    // it a candidate sent after an offer could overtake it. Messages are handled, and forwarded, in
+    // the order the client sent them; connect runs first. A job that finishes synchronously (the
+    // relay on the in-memory store) runs at once when nothing is pending, without a promise.
+    let tail: Promise<void> | undefined;
+    // Jobs answer their own errors; this only keeps a bug in one from stalling the queue.
+    const guard = (err: unknown): void => this.logger.error({ err }, 'socket job failed');
+    const track = (pending: Promise<void>): void => {
+      tail = pending;
+      void pending.then(() => {
+        if (tail === pending) tail = undefined;
+      });
     };
+    const enqueue = (job: () => Awaitable<void>): void => {
+      if (tail) {
+        track(tail.then(job).catch(guard));
+        return;
+      }
+      try {
+        const done = job();
+        if (done instanceof Promise) track(done.catch(guard));
+      } catch (err) {
+        guard(err);
+      }
+    };
+    track(
+      this.core
+        .connect(socket, socket.recovered, auth?.resumeToken)
+        .catch((err: unknown) => this.logger.error({ err }, 'connect failed')),
+    );
 
     socket.on('disconnect', (reason) => {
       enqueue(() =>
@@ -133,16 +155,24 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
         return;
       }
       const checked = validate(route.schema, payload);
-      enqueue(async () => {
-        let result: Result<object>;
-        try {
-          result = checked.ok ? await route.handle(socket, checked.data) : checked;
-        } catch (err) {
-          this.logger.error({ err, event }, 'handler failed');
-          result = failure(ErrorCode.INTERNAL, 'internal error');
-        }
+      const answer = (result: Result<object>): void => {
         this.metrics.handled(event, outcomeOf(result));
         this.respond(socket, ack, payload, result);
+      };
+      const failed = (err: unknown): void => {
+        this.logger.error({ err, event }, 'handler failed');
+        answer(failure(ErrorCode.INTERNAL, 'internal error'));
+      };
+      enqueue(() => {
+        if (!checked.ok) return answer(checked);
+        let result: Awaitable<Result<object>>;
+        try {
+          result = route.handle(socket, checked.data);
+        } catch (err) {
+          return failed(err);
+        }
+        if (result instanceof Promise) return result.then(answer, failed);
+        answer(result);
       });
     });
   }

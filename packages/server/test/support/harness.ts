@@ -11,6 +11,7 @@ import { createApp, type SwitchboardApp } from '../../src/bootstrap';
 import type { Clock } from '../../src/common/clock';
 import { loadConfig, type EnvInput } from '../../src/config/config';
 import { MemoryStateStore } from '../../src/webrtc/store/memory-state-store';
+import type { StateStore } from '../../src/webrtc/store/state-store';
 import { SystemClock } from '../../src/common/clock';
 
 export type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -22,8 +23,15 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Starts a real server on 127.0.0.1, port 0, with test-friendly defaults overridden by `env`. */
-export async function startServer(env: EnvInput = {}, clock: Clock = new SystemClock()): Promise<TestServer> {
+/**
+ * Starts a real server on 127.0.0.1, port 0, with test-friendly defaults overridden by `env`.
+ * `wrapStore` puts something between the server and its in-memory store (see `deferredStore`).
+ */
+export async function startServer(
+  env: EnvInput = {},
+  clock: Clock = new SystemClock(),
+  wrapStore: (store: MemoryStateStore) => StateStore = (store) => store,
+): Promise<TestServer> {
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
@@ -33,7 +41,7 @@ export async function startServer(env: EnvInput = {}, clock: Clock = new SystemC
     ...env,
   });
   const store = new MemoryStateStore(clock);
-  const sb = await createApp(config, { clock, store });
+  const sb = await createApp(config, { clock, store: wrapStore(store) });
   const url = await sb.listen();
   return { url, sb, store, close: () => sb.shutdown() };
 }

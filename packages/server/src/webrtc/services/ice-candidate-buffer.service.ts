@@ -1,4 +1,5 @@
 import type { IceCandidateInit } from '@switchboard/protocol';
+import { after, type Awaitable } from '../../common/awaitable';
 import type { StateStore } from '../store/state-store';
 
 export interface IceCandidateBufferOptions {
@@ -33,7 +34,7 @@ export class IceCandidateBufferService {
    * `from` to `to`. End-of-candidates (`null`) is never treated as a duplicate here: it carries no
    * generation, and retries of it are caught by messageId.
    */
-  async isFirstSighting(from: string, to: string, candidate: IceCandidateInit | null): Promise<boolean> {
+  isFirstSighting(from: string, to: string, candidate: IceCandidateInit | null): Awaitable<boolean> {
     if (candidate === null) return true;
     const member = `${candidate.usernameFragment ?? ''}\u0000${candidate.sdpMid ?? ''}\u0000${candidate.candidate}`;
     return this.store.addToSet(
@@ -48,8 +49,8 @@ export class IceCandidateBufferService {
    * True when another signal from `from` can be held for `to`. Checked before a signal is admitted,
    * so a refusal leaves no trace and the sender's retry is judged afresh.
    */
-  async hasRoom(from: string, to: string): Promise<boolean> {
-    return (await this.store.listLength(heldKey(to, from))) < this.options.maxPerPair;
+  hasRoom(from: string, to: string): Awaitable<boolean> {
+    return after(this.store.listLength(heldKey(to, from)), (n) => n < this.options.maxPerPair);
   }
 
   /** Holds a signal for `to`. Returns false when the pair's buffer is full (the signal is refused). */

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../../common/clock';
+import { after, type Awaitable } from '../../common/awaitable';
 import type { StateStore } from '../store/state-store';
 
 export interface PeerSessionOptions {
@@ -40,14 +41,13 @@ export class PeerSessionService {
     return session;
   }
 
-  async get(peerId: string): Promise<PeerSession | undefined> {
+  get(peerId: string): Awaitable<PeerSession | undefined> {
     return this.store.get<PeerSession>(sessionKey(peerId));
   }
 
   /** True when the peer is connected now. */
-  async isOnline(peerId: string): Promise<boolean> {
-    const s = await this.get(peerId);
-    return s !== undefined && s.socketId !== null;
+  isOnline(peerId: string): Awaitable<boolean> {
+    return after(this.get(peerId), (s) => s !== undefined && s.socketId !== null);
   }
 
   /** Issues a new resume token; the previous one stops working. */

@@ -1,4 +1,5 @@
 import type { PeerInfo } from '@switchboard/protocol';
+import { after, type Awaitable } from '../../common/awaitable';
 import type { StateStore } from '../store/state-store';
 
 export interface RoomRegistryOptions {
@@ -40,8 +41,8 @@ export class RoomRegistryService {
     return [...(await this.store.hashGetAll<PeerInfo>(roomKey(roomId))).keys()];
   }
 
-  async isMember(roomId: string, peerId: string): Promise<boolean> {
-    return (await this.store.hashGet(roomKey(roomId), peerId)) !== undefined;
+  isMember(roomId: string, peerId: string): Awaitable<boolean> {
+    return after(this.store.hashGet(roomKey(roomId), peerId), (v) => v !== undefined);
   }
 
   async roomsOf(peerId: string): Promise<string[]> {

@@ -1,3 +1,4 @@
+import { after, type Awaitable } from '../../common/awaitable';
 import type { StateStore } from '../store/state-store';
 
 export interface SignalingStateMachineOptions {
@@ -30,36 +31,41 @@ export class SignalingStateMachineService {
    * duplicate is reported before staleness, so a retried, already-forwarded offer is answered
    * `duplicate`, not refused; a stale refusal leaves no trace, so it repeats identically.
    */
-  async admit(
+  admit(
     from: string,
     to: string,
     kind: SignalKind,
     messageId: string | undefined,
     sequence: number | undefined,
-  ): Promise<SignalVerdict> {
+  ): Awaitable<SignalVerdict> {
+    if (messageId === undefined) return this.admitSequence(from, to, kind, undefined, sequence);
     const { windowMs, maxIdsPerDirection } = this.options;
-    const ids = idsKey(from, to);
-    if (
-      messageId !== undefined &&
-      !(await this.store.addToSet(ids, messageId, windowMs, maxIdsPerDirection))
-    ) {
-      return 'duplicate';
-    }
+    return after(this.store.addToSet(idsKey(from, to), messageId, windowMs, maxIdsPerDirection), (fresh) =>
+      fresh ? this.admitSequence(from, to, kind, messageId, sequence) : 'duplicate',
+    );
+  }
+
+  private admitSequence(
+    from: string,
+    to: string,
+    kind: SignalKind,
+    messageId: string | undefined,
+    sequence: number | undefined,
+  ): Awaitable<SignalVerdict> {
+    const { windowMs } = this.options;
     const seq = sequenceKey(from, to);
-    if (kind !== 'iceCandidate' && sequence !== undefined) {
-      if (!(await this.store.raiseTo(seq, sequence, windowMs))) {
-        if (messageId !== undefined) await this.store.removeFromSet(ids, messageId);
-        return 'stale';
-      }
-    } else {
-      // Any traffic keeps the direction's context alive.
-      await this.store.expire(seq, windowMs);
-    }
-    return 'accept';
+    // Any traffic keeps the direction's context alive.
+    if (kind === 'iceCandidate' || sequence === undefined)
+      return after(this.store.expire(seq, windowMs), () => 'accept');
+    return after(this.store.raiseTo(seq, sequence, windowMs), (raised) => {
+      if (raised) return 'accept';
+      if (messageId === undefined) return 'stale';
+      return after(this.store.removeFromSet(idsKey(from, to), messageId), () => 'stale');
+    });
   }
 
   /** The last accepted offer/answer sequence from `from` to `to`, if any. */
-  async lastSequence(from: string, to: string): Promise<number | undefined> {
+  lastSequence(from: string, to: string): Awaitable<number | undefined> {
     return this.store.get<number>(sequenceKey(from, to));
   }
 

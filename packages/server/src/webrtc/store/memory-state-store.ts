@@ -66,11 +66,11 @@ export class MemoryStateStore implements StateStore {
     return e as Extract<Entry, { kind: K }>;
   }
 
-  async get<T>(key: string): Promise<T | undefined> {
+  get<T>(key: string): T | undefined {
     return this.ofKind(key, 'value')?.value as T | undefined;
   }
 
-  async set<T>(key: string, value: T, ttlMs?: number): Promise<void> {
+  set<T>(key: string, value: T, ttlMs?: number): void {
     this.entries.set(key, {
       kind: 'value',
       value,
@@ -78,11 +78,11 @@ export class MemoryStateStore implements StateStore {
     });
   }
 
-  async delete(...keys: string[]): Promise<void> {
+  delete(...keys: string[]): void {
     for (const k of keys) this.entries.delete(k);
   }
 
-  async raiseTo(key: string, value: number, ttlMs: number): Promise<boolean> {
+  raiseTo(key: string, value: number, ttlMs: number): boolean {
     const e = this.ofKind(key, 'value');
     const expiresAt = this.clock.now() + ttlMs;
     if (e && typeof e.value === 'number' && e.value >= value) {
@@ -93,12 +93,12 @@ export class MemoryStateStore implements StateStore {
     return true;
   }
 
-  async expire(key: string, ttlMs: number): Promise<void> {
+  expire(key: string, ttlMs: number): void {
     const e = this.live(key);
     if (e) e.expiresAt = this.clock.now() + ttlMs;
   }
 
-  async addToSet(key: string, member: string, ttlMs: number, maxMembers: number): Promise<boolean> {
+  addToSet(key: string, member: string, ttlMs: number, maxMembers: number): boolean {
     const now = this.clock.now();
     let e = this.ofKind(key, 'set');
     if (!e) {
@@ -118,14 +118,14 @@ export class MemoryStateStore implements StateStore {
     return true;
   }
 
-  async removeFromSet(key: string, member: string): Promise<void> {
+  removeFromSet(key: string, member: string): void {
     const e = this.ofKind(key, 'set');
     if (!e) return;
     e.members.delete(member);
     if (e.members.size === 0) this.entries.delete(key);
   }
 
-  async setMembers(key: string): Promise<string[]> {
+  setMembers(key: string): string[] {
     const e = this.ofKind(key, 'set');
     if (!e) return [];
     const now = this.clock.now();
@@ -134,12 +134,7 @@ export class MemoryStateStore implements StateStore {
     return out;
   }
 
-  async hashSetIfCapacity<T>(
-    key: string,
-    field: string,
-    value: T,
-    maxFields: number,
-  ): Promise<'added' | 'exists' | 'full'> {
+  hashSetIfCapacity<T>(key: string, field: string, value: T, maxFields: number): 'added' | 'exists' | 'full' {
     let e = this.ofKind(key, 'hash');
     if (!e) {
       e = { kind: 'hash', fields: new Map(), expiresAt: NEVER };
@@ -154,16 +149,16 @@ export class MemoryStateStore implements StateStore {
     return 'added';
   }
 
-  async hashGet<T>(key: string, field: string): Promise<T | undefined> {
+  hashGet<T>(key: string, field: string): T | undefined {
     return this.ofKind(key, 'hash')?.fields.get(field) as T | undefined;
   }
 
-  async hashGetAll<T>(key: string): Promise<Map<string, T>> {
+  hashGetAll<T>(key: string): Map<string, T> {
     const e = this.ofKind(key, 'hash');
     return new Map(e ? (e.fields as Map<string, T>) : []);
   }
 
-  async hashDelete(key: string, field: string): Promise<boolean> {
+  hashDelete(key: string, field: string): boolean {
     const e = this.ofKind(key, 'hash');
     if (!e) return false;
     const had = e.fields.delete(field);
@@ -171,7 +166,7 @@ export class MemoryStateStore implements StateStore {
     return had;
   }
 
-  async listPush<T>(key: string, value: T, maxLength: number, ttlMs: number): Promise<boolean> {
+  listPush<T>(key: string, value: T, maxLength: number, ttlMs: number): boolean {
     let e = this.ofKind(key, 'list');
     if (!e) {
       e = { kind: 'list', items: [], expiresAt: NEVER };
@@ -183,22 +178,22 @@ export class MemoryStateStore implements StateStore {
     return true;
   }
 
-  async listLength(key: string): Promise<number> {
+  listLength(key: string): number {
     return this.ofKind(key, 'list')?.items.length ?? 0;
   }
 
-  async listDrain<T>(key: string): Promise<T[]> {
+  listDrain<T>(key: string): T[] {
     const e = this.ofKind(key, 'list');
     this.entries.delete(key);
     return e ? (e.items as T[]) : [];
   }
 
-  async size(): Promise<number> {
+  size(): number {
     this.sweep();
     return this.entries.size;
   }
 
-  async close(): Promise<void> {
+  close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.sweepTimer) this.clock.clearTimeout(this.sweepTimer);

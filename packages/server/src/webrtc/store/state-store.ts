@@ -1,3 +1,5 @@
+import type { Awaitable } from '../../common/awaitable';
+
 /**
  * The small store every stateful service keeps its state in. Its operations mirror Redis
  * primitives (string with TTL, capped set with per-member expiry, capped hash, capped list) so a
@@ -5,47 +7,51 @@
  *
  * Values must be plain JSON data. Callers treat values they read as read-only and write changes
  * back with `set`: the in-memory store hands out its own objects, a Redis store would not.
+ *
+ * Every operation answers an {@link Awaitable}: the in-memory store answers synchronously (the
+ * relay path then runs without a microtask per operation), a remote store with promises. Callers
+ * either `await` the answer or pass it on with `after()`; they never assume which it is.
  */
 export interface StateStore {
-  get<T>(key: string): Promise<T | undefined>;
+  get<T>(key: string): Awaitable<T | undefined>;
   /** Stores `value`; with `ttlMs`, it disappears that long after this write. */
-  set<T>(key: string, value: T, ttlMs?: number): Promise<void>;
-  delete(...keys: string[]): Promise<void>;
+  set<T>(key: string, value: T, ttlMs?: number): Awaitable<void>;
+  delete(...keys: string[]): Awaitable<void>;
   /**
    * Sets `key` to `value` when it is absent or holds a smaller number; returns whether it did.
    * Either way the key's TTL becomes `ttlMs`. One atomic step (a Lua script on Redis).
    */
-  raiseTo(key: string, value: number, ttlMs: number): Promise<boolean>;
+  raiseTo(key: string, value: number, ttlMs: number): Awaitable<boolean>;
   /** Sets the TTL of an existing key; no-op when it is absent. */
-  expire(key: string, ttlMs: number): Promise<void>;
+  expire(key: string, ttlMs: number): Awaitable<void>;
   /**
    * Adds `member` to the set at `key`. Returns true when it was not already there (unexpired).
    * Either way the member now expires `ttlMs` from now (a retry keeps it remembered); the set keeps
    * at most `maxMembers`, dropping the least recently added.
    */
-  addToSet(key: string, member: string, ttlMs: number, maxMembers: number): Promise<boolean>;
-  removeFromSet(key: string, member: string): Promise<void>;
-  setMembers(key: string): Promise<string[]>;
+  addToSet(key: string, member: string, ttlMs: number, maxMembers: number): Awaitable<boolean>;
+  removeFromSet(key: string, member: string): Awaitable<void>;
+  setMembers(key: string): Awaitable<string[]>;
   /** Sets `field` unless the hash already holds `maxFields` other fields. */
   hashSetIfCapacity<T>(
     key: string,
     field: string,
     value: T,
     maxFields: number,
-  ): Promise<'added' | 'exists' | 'full'>;
-  hashGet<T>(key: string, field: string): Promise<T | undefined>;
-  hashGetAll<T>(key: string): Promise<Map<string, T>>;
+  ): Awaitable<'added' | 'exists' | 'full'>;
+  hashGet<T>(key: string, field: string): Awaitable<T | undefined>;
+  hashGetAll<T>(key: string): Awaitable<Map<string, T>>;
   /** Removes `field`; returns whether it was there. Deletes the hash when it becomes empty. */
-  hashDelete(key: string, field: string): Promise<boolean>;
+  hashDelete(key: string, field: string): Awaitable<boolean>;
   /** Appends to the list unless it holds `maxLength` items (returns false then). Refreshes the list's TTL. */
-  listPush<T>(key: string, value: T, maxLength: number, ttlMs: number): Promise<boolean>;
-  listLength(key: string): Promise<number>;
+  listPush<T>(key: string, value: T, maxLength: number, ttlMs: number): Awaitable<boolean>;
+  listLength(key: string): Awaitable<number>;
   /** Returns the whole list in order and deletes it. */
-  listDrain<T>(key: string): Promise<T[]>;
+  listDrain<T>(key: string): Awaitable<T[]>;
   /** Number of keys held (for metrics and leak tests). */
-  size(): Promise<number>;
+  size(): Awaitable<number>;
   /** Stops background work. Safe to call twice. */
-  close(): Promise<void>;
+  close(): Awaitable<void>;
 }
 
 export const STATE_STORE = Symbol('STATE_STORE');
