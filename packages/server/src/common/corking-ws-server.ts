@@ -18,26 +18,29 @@ function flush(): void {
   corked.clear();
 }
 
+/** `write` of a corked socket: corks it on the first write of a turn, then writes as usual. */
+function corkingWrite(this: Duplex, ...args: unknown[]): boolean {
+  if (!corked.has(this)) {
+    this.cork();
+    corked.add(this);
+    if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  }
+  const write = (Object.getPrototypeOf(this) as Duplex).write as (...a: unknown[]) => boolean;
+  return write.apply(this, args);
+}
+
 /**
  * Makes every write to `socket` within one turn of the event loop leave in one `writev`. The first
  * write of a turn corks the socket; a single `setImmediate` uncorks all corked sockets. `ws` corks
- * and uncorks around each frame itself, and corking nests, so its frames join the batch.
+ * and uncorks around each frame itself, and corking nests, so its frames join the batch. The
+ * function is shared by all sockets (a closure each would be part of every idle peer's memory);
+ * a socket that closes while corked leaves the set at the next flush.
  */
 export function autoCork(socket: Duplex): void {
-  const write = socket.write;
-  socket.write = function corkingWrite(this: Duplex, ...args: unknown[]): boolean {
-    if (!corked.has(this)) {
-      this.cork();
-      corked.add(this);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
-    }
-    return (write as (...a: unknown[]) => boolean).apply(this, args);
-  } as Duplex['write'];
-  // A socket that closes while corked must not stay in the set until the next flush holds it.
-  socket.once('close', () => corked.delete(socket));
+  socket.write = corkingWrite as Duplex['write'];
 }
 
 /**

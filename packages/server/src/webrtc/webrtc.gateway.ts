@@ -16,6 +16,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { STATE_STORE, type StateStore } from './store/state-store';
 import { validate } from './dto/validation';
 import type { Awaitable } from '../common/awaitable';
+import { SocketQueue } from './socket-queue';
 import { SignalingService, peerChannel, roomChannel, type SignalTransport } from './signaling.service';
 
 interface SocketData {
@@ -36,6 +37,26 @@ interface Route {
 }
 
 const MAX_MESSAGE_ID = 128;
+
+// Where a socket keeps its queue: on the Socket object itself, not in `socket.data` (which
+// connection state recovery hands to the restored socket, queue and all).
+const QUEUE = Symbol('queue');
+type QueuedSocket = SignalingSocket & { [QUEUE]?: SocketQueue };
+
+/** A listener shared by all sockets: Socket.IO and EventEmitter call it with the socket as `this`. */
+function socketListener<A extends unknown[]>(
+  handle: (socket: SignalingSocket, ...args: A) => void,
+): (this: SignalingSocket, ...args: A) => void {
+  return function (this: SignalingSocket, ...args: A): void {
+    handle(this, ...args);
+  };
+}
+
+function queueOf(socket: SignalingSocket): SocketQueue {
+  const queue = (socket as QueuedSocket)[QUEUE];
+  if (!queue) throw new Error(`socket ${socket.id} has no queue`);
+  return queue;
+}
 
 /**
  * The Socket.IO edge of the `/webrtc` namespace. Events are dispatched from one `socket.onAny`
@@ -104,57 +125,39 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
 
   handleConnection(socket: SignalingSocket): void {
     const auth = socket.handshake.auth as { resumeToken?: unknown } | undefined;
-    // One queue per socket: a handler may wait for the store a varying number of times, so without
-    // it a candidate sent after an offer could overtake it. Messages are handled, and forwarded, in
-    // the order the client sent them; connect runs first. A job that finishes synchronously (the
-    // relay on the in-memory store) runs at once when nothing is pending, without a promise.
-    let tail: Promise<void> | undefined;
-    // Jobs answer their own errors; this only keeps a bug in one from stalling the queue.
-    const guard = (err: unknown): void => this.logger.error({ err }, 'socket job failed');
-    const track = (pending: Promise<void>): void => {
-      tail = pending;
-      void pending.then(() => {
-        if (tail === pending) tail = undefined;
-      });
-    };
-    const enqueue = (job: () => Awaitable<void>): void => {
-      if (tail) {
-        track(tail.then(job).catch(guard));
-        return;
-      }
-      try {
-        const done = job();
-        if (done instanceof Promise) track(done.catch(guard));
-      } catch (err) {
-        guard(err);
-      }
-    };
-    track(
-      this.core
-        .connect(socket, socket.recovered, auth?.resumeToken)
-        .catch((err: unknown) => this.logger.error({ err }, 'connect failed')),
-    );
+    const queue = new SocketQueue(this.onJobError);
+    (socket as QueuedSocket)[QUEUE] = queue;
+    // Connect runs first: every message waits for the socket to have its peer.
+    queue.run(() => this.core.connect(socket, socket.recovered, auth?.resumeToken));
+    // Shared listeners (Socket.IO calls them with the socket as `this`), not closures per socket:
+    // per-socket closures were most of an idle peer's heap.
+    socket.on('disconnect', this.onDisconnect);
+    socket.onAny(this.onEvent);
+  }
 
-    socket.on('disconnect', (reason) => {
-      enqueue(() =>
-        this.core.disconnect(socket, reason).catch((err: unknown) => {
-          this.logger.error({ err }, 'disconnect handling failed');
-        }),
-      );
-    });
+  private readonly onJobError = (err: unknown): void => {
+    this.logger.error({ err }, 'socket job failed');
+  };
 
-    // One listener per socket for every event, dispatched through the shared route table: per-socket
-    // closures are most of a connected peer's heap.
-    socket.onAny((event: string, ...args: unknown[]) => {
-      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
-      const payload = args[0];
-      const route = this.routes.get(event);
-      if (!route) {
-        if (ack)
-          ack(failure(ErrorCode.VALIDATION_FAILED, `unknown event ${JSON.stringify(event.slice(0, 64))}`));
-        return;
-      }
-      const checked = validate(route.schema, payload);
+  private readonly onDisconnect = socketListener((socket, reason: string) => {
+    queueOf(socket).run(() => this.core.disconnect(socket, reason));
+  });
+
+  private readonly onEvent = socketListener((socket, event: string, ...args: unknown[]) => {
+    this.dispatch(socket, event, args);
+  });
+
+  /** Validates a client event, hands it to the core in the socket's order, and acknowledges it. */
+  private dispatch(socket: SignalingSocket, event: string, args: unknown[]): void {
+    const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+    const payload = args[0];
+    const route = this.routes.get(event);
+    if (!route) {
+      if (ack)
+        ack(failure(ErrorCode.VALIDATION_FAILED, `unknown event ${JSON.stringify(event.slice(0, 64))}`));
+      return;
+    }
+    queueOf(socket).run(() => {
       const answer = (result: Result<object>): void => {
         this.metrics.handled(event, outcomeOf(result));
         this.respond(socket, ack, payload, result);
@@ -163,17 +166,16 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
         this.logger.error({ err, event }, 'handler failed');
         answer(failure(ErrorCode.INTERNAL, 'internal error'));
       };
-      enqueue(() => {
-        if (!checked.ok) return answer(checked);
-        let result: Awaitable<Result<object>>;
-        try {
-          result = route.handle(socket, checked.data);
-        } catch (err) {
-          return failed(err);
-        }
-        if (result instanceof Promise) return result.then(answer, failed);
-        answer(result);
-      });
+      const checked = validate(route.schema, payload);
+      if (!checked.ok) return answer(checked);
+      let result: Awaitable<Result<object>>;
+      try {
+        result = route.handle(socket, checked.data);
+      } catch (err) {
+        return failed(err);
+      }
+      if (result instanceof Promise) return result.then(answer, failed);
+      answer(result);
     });
   }
 
