@@ -3,8 +3,11 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 /**
- * Sockets corked since the last flush. Each is uncorked once, in the check phase of the event loop,
- * after every read of the current poll phase has been handled.
+ * Sockets corked since the last flush. Each is uncorked once, right after the callback that wrote
+ * to it returns (`process.nextTick`): a TCP read carrying a batch of frames from one client is
+ * handled synchronously and all its answers leave together, without waiting for other sockets'
+ * reads. (Flushing at `setImmediate`, after the whole poll phase, batched more but added a turn of
+ * latency to every frame: measured 5k/s p50 0.51 vs 0.35 ms, and lower throughput.)
  */
 const corked = new Set<Duplex>();
 let flushScheduled = false;
@@ -18,14 +21,14 @@ function flush(): void {
   corked.clear();
 }
 
-/** `write` of a corked socket: corks it on the first write of a turn, then writes as usual. */
+/** `write` of an auto-corked socket: corks it on the first write before a flush, then writes as usual. */
 function corkingWrite(this: Duplex, ...args: unknown[]): boolean {
   if (!corked.has(this)) {
     this.cork();
     corked.add(this);
     if (!flushScheduled) {
       flushScheduled = true;
-      setImmediate(flush);
+      process.nextTick(flush);
     }
   }
   const write = (Object.getPrototypeOf(this) as Duplex).write as (...a: unknown[]) => boolean;
@@ -33,8 +36,8 @@ function corkingWrite(this: Duplex, ...args: unknown[]): boolean {
 }
 
 /**
- * Makes every write to `socket` within one turn of the event loop leave in one `writev`. The first
- * write of a turn corks the socket; a single `setImmediate` uncorks all corked sockets. `ws` corks
+ * Makes the writes to `socket` made by one callback leave in one `writev`. The first write corks
+ * the socket; one `process.nextTick` uncorks all corked sockets. `ws` corks
  * and uncorks around each frame itself, and corking nests, so its frames join the batch. The
  * function is shared by all sockets (a closure each would be part of every idle peer's memory);
  * a socket that closes while corked leaves the set at the next flush.
@@ -48,10 +51,10 @@ export function autoCork(socket: Duplex): void {
  *
  * Why: a relayed signal is two small frames (the forward and the sender's ack), and without
  * corking each frame is its own `writev` syscall — a quarter of the server's CPU under relay load.
- * Under load a socket usually has several frames going out in the same turn (the acks of a batch
+ * Under load a socket usually has several frames going out from the same callback (the acks of a batch
  * of signals read at once), and with this they share one syscall. `ws` does not do it itself: its
- * maintainers keep writes uncorked by default for latency (websockets/ws#1797, #2214); here the
- * delay is bounded by one event-loop turn. A socket destroyed while corked does not call its
+ * maintainers keep writes uncorked by default for latency (websockets/ws#1797, #2214); here a
+ * frame waits only for the rest of the callback that wrote it. A socket destroyed while corked does not call its
  * pending write callbacks — Engine.IO learns of the loss from the `close` event either way.
  */
 export class CorkingWebSocketServer extends WebSocketServer {

@@ -242,6 +242,15 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
 function dropOldest(log: RoomLog, n: number, now: number | undefined): void {
   log.droppedUpTo = log.seq[n - 1]!;
   if (now !== undefined) log.droppedAt = now;
+  // shift() for the common case (one packet over the cap): splice() allocates what it removes.
+  if (n === 1) {
+    log.seq.shift();
+    log.pos.shift();
+    log.len.shift();
+    log.emittedAt.shift();
+    log.except.shift();
+    return;
+  }
   log.seq.splice(0, n);
   log.pos.splice(0, n);
   log.len.splice(0, n);

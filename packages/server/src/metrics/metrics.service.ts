@@ -19,26 +19,39 @@ export class MetricsService {
   readonly registry = new Registry();
   private readonly requests: Counter<'event' | 'outcome'>;
   private readonly sent: Counter<'event'>;
-  // Label children cached per (event, outcome): prom-client's label lookup hashes on every call.
-  private readonly requestChildren = new Map<string, Map<string, { inc(): void }>>();
-  private readonly sentChildren = new Map<string, { inc(): void }>();
+  /**
+   * Counts since the last scrape, in plain numbers: the gateway bumps two counters per relayed
+   * signal, and prom-client's `inc()` validates and hashes labels each time. They are handed to
+   * prom-client when it collects, so a scrape reads the same totals.
+   */
+  private readonly requestCounts = new Map<string, Map<string, Tally>>();
+  private readonly sentCounts = new Map<string, Tally>();
 
   private sources: MetricSources = { sockets: () => 0, pendingResumes: () => 0, storeKeys: () => 0 };
 
   constructor() {
     const gauges = (): MetricSources => this.sources;
     collectDefaultMetrics({ register: this.registry, prefix: 'switchboard_' });
+    const requestCounts = this.requestCounts;
+    const sentCounts = this.sentCounts;
     this.requests = new Counter({
       name: 'switchboard_client_events_total',
       help: 'Client events handled, by event and outcome (ok, duplicate, queued, or an error code)',
       labelNames: ['event', 'outcome'],
       registers: [this.registry],
+      collect() {
+        for (const [event, byOutcome] of requestCounts)
+          for (const [outcome, tally] of byOutcome) tally.flushTo(this.labels(event, outcome));
+      },
     });
     this.sent = new Counter({
       name: 'switchboard_server_events_total',
       help: 'Events emitted to peers and rooms, by event (offer, iceCandidate, iceRestartRequired, ...)',
       labelNames: ['event'],
       registers: [this.registry],
+      collect() {
+        for (const [event, tally] of sentCounts) tally.flushTo(this.labels(event));
+      },
     });
     new Gauge({
       name: 'switchboard_connected_sockets',
@@ -73,26 +86,37 @@ export class MetricsService {
 
   /** Counts one acknowledged client event. */
   handled(event: string, outcome: AckOutcome): void {
-    let byOutcome = this.requestChildren.get(event);
+    let byOutcome = this.requestCounts.get(event);
     if (!byOutcome) {
       byOutcome = new Map();
-      this.requestChildren.set(event, byOutcome);
+      this.requestCounts.set(event, byOutcome);
     }
-    let child = byOutcome.get(outcome);
-    if (!child) {
-      child = this.requests.labels(event, outcome);
-      byOutcome.set(outcome, child);
+    let tally = byOutcome.get(outcome);
+    if (!tally) {
+      tally = new Tally();
+      byOutcome.set(outcome, tally);
     }
-    child.inc();
+    tally.n++;
   }
 
   /** Counts one event emitted by the server. */
   emitted(event: string): void {
-    let child = this.sentChildren.get(event);
-    if (!child) {
-      child = this.sent.labels(event);
-      this.sentChildren.set(event, child);
+    let tally = this.sentCounts.get(event);
+    if (!tally) {
+      tally = new Tally();
+      this.sentCounts.set(event, tally);
     }
-    child.inc();
+    tally.n++;
+  }
+}
+
+/** A count not yet handed to prom-client. */
+class Tally {
+  n = 0;
+
+  flushTo(counter: { inc(value: number): void }): void {
+    // inc(0) still creates the series, so a label pair seen once is exported from then on.
+    counter.inc(this.n);
+    this.n = 0;
   }
 }

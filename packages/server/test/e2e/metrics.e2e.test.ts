@@ -32,6 +32,12 @@ describe('metrics', () => {
       assert.equal(value(text, 'switchboard_connected_sockets'), 2);
       assert.ok(value(text, 'switchboard_state_keys') > 0);
       assert.match(text, /switchboard_process_resident_memory_bytes/);
+      // Counts are handed to prom-client at each scrape: a second scrape keeps the totals and adds to them.
+      await request(a, 'offer', { ...offer, messageId: 'm2' });
+      const again = await (await fetch(`${server.url}/metrics`)).text();
+      assert.equal(value(again, 'switchboard_client_events_total{event="offer",outcome="ok"}'), 2);
+      assert.equal(value(again, 'switchboard_client_events_total{event="offer",outcome="duplicate"}'), 1);
+      assert.equal(value(again, 'switchboard_server_events_total{event="offer"}'), 2);
     } finally {
       closeAll(a, b);
       await server.close();
