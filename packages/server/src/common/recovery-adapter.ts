@@ -7,6 +7,7 @@ import {
   type Session,
 } from 'socket.io-adapter';
 import type { Namespace } from 'socket.io';
+import { PacketRing } from './packet-ring';
 
 export interface RecoveryAdapterOptions {
   /** How long a disconnected socket's session can be restored, ms (Socket.IO's maxDisconnectionDuration). */
@@ -24,7 +25,7 @@ export interface RecoveryAdapterOptions {
   unloggedEvents?: ReadonlySet<string>;
 }
 
-type Encode = (packet: unknown, opts: unknown) => unknown[];
+type Encode = (packet: unknown, opts: { wsPreEncodedFrame?: Buffer[] }) => unknown[];
 
 /**
  * One room's replay log: parallel arrays of numbers rather than an object per packet, so a logged
@@ -42,55 +43,6 @@ interface RoomLog {
   droppedUpTo: number;
   /** When a packet young enough to be missed was last dropped (cap or ring); the log is kept while that matters. */
   droppedAt: number;
-}
-
-/**
- * Encoded packets in one preallocated buffer outside the JavaScript heap, written round and round.
- * Why not strings in the logs: every logged packet outlives the young generation, so the GC copied
- * each one twice and then marked and compacted it in the old generation — under relay load that was
- * a quarter of the server's CPU and most of its latency tail. Bytes here cost the GC nothing.
- */
-class PacketRing {
-  /** Allocated on first use: Socket.IO creates an adapter for every namespace, most never log. */
-  private buf: Buffer | undefined;
-  /** Absolute position the next packet is written at (grows forever; index = position mod laps). */
-  private head = 0;
-  private lapStart = 0;
-
-  constructor(readonly size: number) {}
-
-  /** Writes `text`; returns its absolute position and length, or undefined when it can never fit. */
-  append(text: string): { pos: number; len: number } | undefined {
-    const max = text.length * 3; // UTF-16 code units → at most 3 UTF-8 bytes each
-    let offset = this.head - this.lapStart;
-    if (offset + max > this.size) {
-      if (Buffer.byteLength(text) > this.size) return undefined;
-      if (offset + Buffer.byteLength(text) > this.size) {
-        // The rest of this lap is skipped; positions stay monotonic.
-        this.lapStart += this.size;
-        this.head = this.lapStart;
-        offset = 0;
-      }
-    }
-    this.buf ??= Buffer.allocUnsafeSlow(this.size);
-    const len = this.buf.write(text, offset, 'utf8');
-    const pos = this.head;
-    this.head += len;
-    return { pos, len };
-  }
-
-  /** The packet at `pos`, or undefined when newer writes have overwritten it. */
-  read(pos: number, len: number): string | undefined {
-    if (!this.buf || !this.holds(pos)) return undefined;
-    // Laps start at multiples of the size, so the offset is the position modulo the size.
-    const offset = pos % this.size;
-    return this.buf.toString('utf8', offset, offset + len);
-  }
-
-  /** Whether the packet at `pos` is still intact. */
-  holds(pos: number): boolean {
-    return this.head - pos <= this.size;
-  }
 }
 
 // "Not restorable": Socket.IO's own adapter answers null, though its typings do not admit it.
@@ -122,13 +74,19 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
 
     /** The last packet `broadcast` encoded, captured from the base class's encoder. */
     private lastEncoded: unknown[] | undefined;
+    /** Its WebSocket frame (`[header, "4" + packet as UTF-8]`), when the base class built one. */
+    private lastFrame: Buffer[] | undefined;
 
     constructor(nsp: Namespace) {
       super(nsp);
-      // Adapter#_encode is private in the typings; wrap it to reuse the string it builds.
+      // Adapter#_encode is private in the typings; wrap it to reuse the string and bytes it builds.
       const self = this as unknown as { _encode: Encode };
       const encode = self._encode.bind(this);
-      self._encode = (packet, opts) => (this.lastEncoded = encode(packet, opts));
+      self._encode = (packet, opts) => {
+        this.lastEncoded = encode(packet, opts);
+        this.lastFrame = opts.wsPreEncodedFrame;
+        return this.lastEncoded;
+      };
       this.timer = setInterval(() => this.prune(), Math.min(options.retentionMs, 5000));
       this.timer.unref();
     }
@@ -148,12 +106,16 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
       // The offset travels as the last argument; the client sends the last one it saw when it reconnects.
       packet.data.push(`${epoch}.${seq}`);
       this.lastEncoded = undefined;
+      this.lastFrame = undefined;
       super.broadcast(packet as never, opts);
       if (this.unlogged.has(packet.data[0] as string)) return;
+      // Set by _encode during super.broadcast (TypeScript cannot see that, hence the casts).
       const wire = this.lastEncoded as unknown[] | undefined;
       // Binary packets (the server sends none) are encoded in parts and cannot be kept as text.
-      const stored =
-        wire && wire.length === 1 && typeof wire[0] === 'string' ? this.ring.append(wire[0]) : undefined;
+      const text = wire && wire.length === 1 && typeof wire[0] === 'string' ? wire[0] : undefined;
+      // The frame's payload is "4" (Engine.IO's message type) and then exactly `text` in UTF-8.
+      const utf8 = (this.lastFrame as Buffer[] | undefined)?.[1]?.subarray(1);
+      const stored = text === undefined ? undefined : this.ring.append(text, utf8?.length ? utf8 : undefined);
       const except = opts.except && opts.except.size > 0 ? opts.except : undefined;
       const now = Date.now();
       for (const room of opts.rooms) {
