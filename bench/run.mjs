@@ -6,7 +6,7 @@
  *   npm run bench -- --quick      quick run (~1 min; also BENCH_QUICK=1)
  *
  * Options: --only=capacity,relay,latency,callsetup  --targets=ours,baseline
- *          --profile[=DIR]  run the servers with --cpu-prof during the relay scenario and summarise the profiles
+ *          --profile[=DIR]  run the servers with --cpu-prof during the relay and latency scenarios and summarise the profiles
  *          --heap-snapshot[=DIR]  write heap snapshots in the capacity scenario and print growth per peer
  *          --peers=N --workers=N --window=N (overrides)
  *
@@ -490,8 +490,6 @@ async function undisturbed(label, once) {
 
 async function relay() {
   const W = workersOf(CFG.relayWorkers);
-  const nodeArgsFor = () => (PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []);
-  if (PROFILE_DIR) fs.mkdirSync(PROFILE_DIR, { recursive: true });
   const out = await withServers(
     'relay',
     async (servers) => {
@@ -527,22 +525,33 @@ async function relay() {
       }
       return res;
     },
-    nodeArgsFor,
+    profileArgs,
   );
-  if (PROFILE_DIR) {
-    await sleep(500);
-    for (const t of Object.keys(out)) {
-      const pid = out[t].server?.pid;
-      const f = fs
-        .readdirSync(PROFILE_DIR)
-        .filter((x) => x.endsWith('.cpuprofile') && x.includes(`.${pid}.`))
-        .map((x) => path.join(PROFILE_DIR, x));
-      out[t].profile = f.length
-        ? summarizeProfile(f[f.length - 1], 20)
-        : { error: `no .cpuprofile of pid ${pid} in ${PROFILE_DIR}` };
-    }
-  }
+  await attachProfiles(out);
   return out;
+}
+
+/** Node flags that make a server write a CPU profile (with --profile). */
+function profileArgs() {
+  if (!PROFILE_DIR) return [];
+  fs.mkdirSync(PROFILE_DIR, { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`];
+}
+
+/** With --profile, summarises each server's profile into its scenario result. */
+async function attachProfiles(out) {
+  if (!PROFILE_DIR) return;
+  await sleep(500);
+  for (const t of Object.keys(out)) {
+    const pid = out[t].server?.pid;
+    const f = fs
+      .readdirSync(PROFILE_DIR)
+      .filter((x) => x.endsWith('.cpuprofile') && x.includes(`.${pid}.`))
+      .map((x) => path.join(PROFILE_DIR, x));
+    out[t].profile = f.length
+      ? summarizeProfile(f[f.length - 1], 20)
+      : { error: `no .cpuprofile of pid ${pid} in ${PROFILE_DIR}` };
+  }
 }
 
 /** Median of repeated runs of one relay phase; every run is kept in `runs`. */
@@ -656,56 +665,62 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
 
 async function latency() {
   const W = workersOf(CFG.latencyWorkers);
-  return withServers('latency', async (servers) => {
-    const live = TARGETS.filter((t) => servers[t]);
-    const st = {};
-    for (const t of live) {
-      await setupPairs(servers[t], t, W[t], CFG.latencyPairs, 'lat');
-      st[t] = { steps: [], max: 0, searching: true };
-    }
-    let k = 0;
-    for (const rate of CFG.latencyRates) {
-      const fixed = rate === 5000 || rate === 25000;
-      const order = k++ % 2 === 0 ? live : [...live].reverse();
-      for (const t of order) {
-        if (!st[t].searching && !fixed) continue;
-        if (!servers[t].alive()) continue;
-        const r = await undisturbed(`${t} latency ${rate}/s`, () =>
-          ratePhase(servers[t], W[t], rate, {
-            warmupMs: CFG.latencyWarmupMs,
-            measureMs: CFG.latencyMeasureMs,
-          }),
-        );
-        r.sustained = r.deliveredPerSec >= 0.95 * rate;
-        r.underLimit = r.latencyMs.p99 < CFG.p99LimitMs && r.sustained && r.errors === 0;
-        st[t].steps.push(r);
-        log(
-          `${t}: ${rate}/s → ${Math.round(r.deliveredPerSec)}/s delivered, p50 ${r.latencyMs.p50.toFixed(2)} ` +
-            `p95 ${r.latencyMs.p95.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, server CPU ${r.serverCpuPercent.toFixed(0)}%, ` +
-            `errors ${r.errors}, ${machineNote(r.machine)}; loop delay p99/max server ${r.serverLoopDelayMs.p99.toFixed(1)}/` +
-            `${r.serverLoopDelayMs.max.toFixed(1)} client ${r.clientLoopDelayMs.p99.toFixed(1)}/${r.clientLoopDelayMs.max.toFixed(1)} ms`,
-        );
-        if (st[t].searching) {
-          if (r.underLimit) st[t].max = rate;
-          else st[t].searching = false;
-        }
-        await sleep(300);
+  const out = await withServers(
+    'latency',
+    async (servers) => {
+      const live = TARGETS.filter((t) => servers[t]);
+      const st = {};
+      for (const t of live) {
+        await setupPairs(servers[t], t, W[t], CFG.latencyPairs, 'lat');
+        st[t] = { steps: [], max: 0, searching: true };
       }
-    }
-    const res = {};
-    for (const t of live) {
-      res[t] = {
-        pairs: CFG.latencyPairs,
-        steps: st[t].steps,
-        at5k: st[t].steps.find((x) => x.rate === 5000) || null,
-        at25k: st[t].steps.find((x) => x.rate === 25000) || null,
-        maxRateP99Under50ms: st[t].max,
-        searchExhausted: st[t].searching,
-        server: serverHealth(servers[t]),
-      };
-    }
-    return res;
-  });
+      let k = 0;
+      for (const rate of CFG.latencyRates) {
+        const fixed = rate === 5000 || rate === 25000;
+        const order = k++ % 2 === 0 ? live : [...live].reverse();
+        for (const t of order) {
+          if (!st[t].searching && !fixed) continue;
+          if (!servers[t].alive()) continue;
+          const r = await undisturbed(`${t} latency ${rate}/s`, () =>
+            ratePhase(servers[t], W[t], rate, {
+              warmupMs: CFG.latencyWarmupMs,
+              measureMs: CFG.latencyMeasureMs,
+            }),
+          );
+          r.sustained = r.deliveredPerSec >= 0.95 * rate;
+          r.underLimit = r.latencyMs.p99 < CFG.p99LimitMs && r.sustained && r.errors === 0;
+          st[t].steps.push(r);
+          log(
+            `${t}: ${rate}/s → ${Math.round(r.deliveredPerSec)}/s delivered, p50 ${r.latencyMs.p50.toFixed(2)} ` +
+              `p95 ${r.latencyMs.p95.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, server CPU ${r.serverCpuPercent.toFixed(0)}%, ` +
+              `errors ${r.errors}, ${machineNote(r.machine)}; loop delay p99/max server ${r.serverLoopDelayMs.p99.toFixed(1)}/` +
+              `${r.serverLoopDelayMs.max.toFixed(1)} client ${r.clientLoopDelayMs.p99.toFixed(1)}/${r.clientLoopDelayMs.max.toFixed(1)} ms`,
+          );
+          if (st[t].searching) {
+            if (r.underLimit) st[t].max = rate;
+            else st[t].searching = false;
+          }
+          await sleep(300);
+        }
+      }
+      const res = {};
+      for (const t of live) {
+        res[t] = {
+          pairs: CFG.latencyPairs,
+          steps: st[t].steps,
+          at5k: st[t].steps.find((x) => x.rate === 5000) || null,
+          at25k: st[t].steps.find((x) => x.rate === 25000) || null,
+          maxRateP99Under50ms: st[t].max,
+          searchExhausted: st[t].searching,
+          server: serverHealth(servers[t]),
+        };
+      }
+      return res;
+    },
+    profileArgs,
+  );
+  await attachProfiles(out);
+  return out;
 }
 
 // ------------------------------------------------------------------ scenario 4: call setup
@@ -996,16 +1011,18 @@ async function finish(partial = false) {
         `range ${ms[0].toFixed(1)}–${ms[ms.length - 1].toFixed(1)} ms (${((100 * (ms[ms.length - 1] - ms[0])) / ms[0]).toFixed(0)}% spread)`,
     );
   }
-  for (const tg of TARGETS) {
-    const p = results.scenarios.relay?.[tg]?.profile;
-    if (!p) continue;
-    out.push('');
-    out.push(`${tg} server, relay scenario:`);
-    out.push(
-      p.error
-        ? `CPU profile: ${p.error}`
-        : formatProfile({ ...p, functions: p.functions.slice(0, 15), packages: p.packages.slice(0, 10) }),
-    );
+  for (const scenario of ['relay', 'latency']) {
+    for (const tg of TARGETS) {
+      const p = results.scenarios[scenario]?.[tg]?.profile;
+      if (!p) continue;
+      out.push('');
+      out.push(`${tg} server, ${scenario} scenario:`);
+      out.push(
+        p.error
+          ? `CPU profile: ${p.error}`
+          : formatProfile({ ...p, functions: p.functions.slice(0, 15), packages: p.packages.slice(0, 10) }),
+      );
+    }
   }
   for (const tg of TARGETS) {
     if (results.meta[`${tg}NoListeningLine`]) {
