@@ -21,11 +21,8 @@ export const ROOM_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 export const PEER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Message ids: 1-128 printable ASCII characters without spaces. */
 export const MESSAGE_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
-/**
- * The shape every SDP must have: `<type>=<value>` lines starting with `v=0` (RFC 8866 §5). This
- * regular expression is the definition; {@link isSessionDescription} is what runs.
- */
-export const SDP_PATTERN = /^v=0\r?\n(?:[a-z]=[^\r\n]*(?:\r?\n|$))+$/;
+// An SDP is a sequence of `<type>=<value>` lines starting with `v=0` (RFC 8866 §5).
+const SDP_PATTERN = /^v=0\r?\n(?:[a-z]=[^\r\n]*(?:\r?\n|$))+$/;
 // RFC 8839 §5.1 candidate-attribute, with or without the `a=` prefix; '' means end-of-candidates.
 const CANDIDATE_PATTERN = /^(?:(?:a=)?candidate:[^\r\n]+)?$/;
 
@@ -46,33 +43,6 @@ export const ICE_CONNECTION_STATES = [
   'failed',
   'closed',
 ] as const;
-
-/**
- * Whether `s` matches {@link SDP_PATTERN}, by scanning line by line with `indexOf`. Every offer and
- * answer is checked, and on a 3 KB SDP this takes 0.7 µs where the regular expression takes 2.2 µs
- * (its groups backtrack over each line); the protocol tests hold the two to the same answers.
- */
-export function isSessionDescription(s: string): boolean {
-  if (!s.startsWith('v=0')) return false;
-  let i = 3;
-  if (s.charCodeAt(i) === 13) i++; // \r
-  if (s.charCodeAt(i) !== 10) return false; // \n
-  i++;
-  if (i >= s.length) return false; // at least one line after v=0
-  let cr = s.indexOf('\r', i); // the next \r at or after i, or -1 when there is none
-  while (i < s.length) {
-    const type = s.charCodeAt(i);
-    if (type < 97 || type > 122 || s.charCodeAt(i + 1) !== 61) return false; // [a-z]=
-    const nl = s.indexOf('\n', i + 2);
-    const end = nl === -1 ? s.length : nl;
-    if (cr !== -1 && cr < i + 2) cr = s.indexOf('\r', i + 2);
-    // A value holds no \r, except one right before its \n.
-    if (cr !== -1 && cr < end && !(nl !== -1 && cr === nl - 1)) return false;
-    if (nl === -1) return true;
-    i = nl + 1;
-  }
-  return true;
-}
 
 /** UTF-8 length of a string without allocating; exact, and cheap for ASCII SDP. */
 export function utf8Length(s: string): number {
@@ -129,7 +99,7 @@ export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
         });
         return;
       }
-      if (!isSessionDescription(s)) {
+      if (!SDP_PATTERN.test(s)) {
         ctx.issues.push({
           code: 'custom',
           input: s,
