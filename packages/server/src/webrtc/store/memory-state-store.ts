@@ -108,7 +108,7 @@ export class MemoryStateStore implements StateStore {
     const exp = e.members.get(member);
     const fresh = exp === undefined || exp <= now;
     // Re-insert so Map order stays least-recently-added first for eviction.
-    e.members.delete(member);
+    if (exp !== undefined) e.members.delete(member);
     e.members.set(member, now + ttlMs);
     if (!fresh) return false;
     while (e.members.size > maxMembers) {
