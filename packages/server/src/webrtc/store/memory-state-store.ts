@@ -3,6 +3,7 @@ import type { StateStore } from './state-store';
 
 type Entry =
   | { kind: 'value'; value: unknown; expiresAt: number }
+  /** Member → expiry in ms since the store's `base` (see there). */
   | { kind: 'set'; members: Map<string, number>; expiresAt: number }
   | { kind: 'hash'; fields: Map<string, unknown>; expiresAt: number }
   | { kind: 'list'; items: unknown[]; expiresAt: number };
@@ -22,10 +23,18 @@ export class MemoryStateStore implements StateStore {
    * @param clock time source (fake in tests)
    * @param sweepIntervalMs how often expired keys are purged. Default 10000.
    */
+  /**
+   * Set members' expiry is kept in ms since this instant: small integers that V8 stores inline for
+   * the first 12 days of uptime, where absolute times are boxed numbers — one object per remembered
+   * message id or candidate, all of them outliving the young generation.
+   */
+  private readonly base: number;
+
   constructor(
     private readonly clock: Clock,
     private readonly sweepIntervalMs = 10_000,
   ) {
+    this.base = clock.now();
     this.scheduleSweep();
   }
 
@@ -44,7 +53,8 @@ export class MemoryStateStore implements StateStore {
       if (e.expiresAt <= now) {
         this.entries.delete(key);
       } else if (e.kind === 'set') {
-        for (const [m, exp] of e.members) if (exp <= now) e.members.delete(m);
+        const since = now - this.base;
+        for (const [m, exp] of e.members) if (exp <= since) e.members.delete(m);
         if (e.members.size === 0) this.entries.delete(key);
       }
     }
@@ -89,7 +99,13 @@ export class MemoryStateStore implements StateStore {
       e.expiresAt = expiresAt;
       return false;
     }
-    this.entries.set(key, { kind: 'value', value, expiresAt });
+    if (e) {
+      // In place: a new entry per raised sequence would be old-generation garbage soon after.
+      e.value = value;
+      e.expiresAt = expiresAt;
+    } else {
+      this.entries.set(key, { kind: 'value', value, expiresAt });
+    }
     return true;
   }
 
@@ -99,7 +115,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   addToSet(key: string, member: string, ttlMs: number, maxMembers: number): boolean {
-    const now = this.clock.now();
+    const now = this.clock.now() - this.base;
     let e = this.ofKind(key, 'set');
     if (!e) {
       e = { kind: 'set', members: new Map(), expiresAt: NEVER };
@@ -128,7 +144,7 @@ export class MemoryStateStore implements StateStore {
   setMembers(key: string): string[] {
     const e = this.ofKind(key, 'set');
     if (!e) return [];
-    const now = this.clock.now();
+    const now = this.clock.now() - this.base;
     const out: string[] = [];
     for (const [m, exp] of e.members) if (exp > now) out.push(m);
     return out;
