@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SystemClock } from '../../src/common/clock';
-import { PeerSessionService } from '../../src/webrtc/services/peer-session.service';
 import { deferredStore } from '../support/deferred-store';
 import {
   candidate,
   closeAll,
   connect,
+  cutTransport,
   join,
   record,
   request,
   SDP,
   startServer,
   until,
-  type Client,
+  untilDropped,
   type ConnectedClient,
   type TestServer,
 } from '../support/harness';
@@ -118,9 +118,8 @@ describe('relay over a store that answers asynchronously', () => {
     try {
       await join(a, 'd-held');
       const { resumeToken } = await join(b, 'd-held');
-      (b as Client).io.engine.close();
-      const sessions = server.sb.app.get(PeerSessionService);
-      await until(async () => !(await sessions.isOnline(b.peerId)), 2000, 'b dropped');
+      cutTransport(b);
+      await untilDropped(server, b.peerId);
       for (let i = 1; i <= 5; i++) {
         const res = await request(a, 'iceCandidate', {
           roomId: 'd-held',

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   candidate,
   closeAll,
+  cutTransport,
   connect,
   join,
   once,
@@ -12,16 +13,10 @@ import {
   sleep,
   startServer,
   until,
-  type Client,
+  untilDropped,
   type ConnectedClient,
   type TestServer,
 } from '../support/harness';
-
-// Cuts the connection the way a network loss does: the server sees "transport close", not a
-// voluntary disconnect.
-function cutTransport(socket: Client): void {
-  (socket.io as unknown as { engine: { close(): void } }).engine.close();
-}
 
 describe('resume', () => {
   let server: TestServer;
@@ -67,11 +62,7 @@ describe('resume', () => {
       b.on('iceCandidate', (m) => got.push(m.sequence ?? -1));
       const resumed = once(b, 'resumed');
       cutTransport(b);
-      await until(
-        async () => !(await server.sb.app.get(PeerSessionServiceRef).isOnline(b.peerId)),
-        2000,
-        'b dropped',
-      );
+      await untilDropped(server, b.peerId);
       for (let i = 1; i <= 4; i++) {
         const res = await request(a, 'iceCandidate', {
           roomId: 'rec-5',
@@ -99,11 +90,7 @@ describe('resume', () => {
       await join(a, 'cap');
       const { resumeToken } = await join(b, 'cap');
       cutTransport(b);
-      await until(
-        async () => !(await s.sb.app.get(PeerSessionServiceRef).isOnline(b.peerId)),
-        2000,
-        'b dropped',
-      );
+      await untilDropped(s, b.peerId);
       const send = (i: number) =>
         request(a, 'iceCandidate', {
           roomId: 'cap',
@@ -164,11 +151,7 @@ describe('resume', () => {
       const { resumeToken } = await join(b, 'rec-2');
       const left = record(a, 'peerLeft');
       cutTransport(b); // b has reconnection off: its session can only come back by token
-      await until(
-        async () => !(await server.sb.app.get(PeerSessionServiceRef).isOnline(b.peerId)),
-        2000,
-        'b dropped',
-      );
+      await untilDropped(server, b.peerId);
       const sent = [];
       for (let i = 1; i <= 5; i++) {
         const res = await request(a, 'iceCandidate', {
@@ -271,11 +254,7 @@ describe('resume after expiry', () => {
       const left = once(a, 'peerLeft');
       const session = once(b, 'session');
       cutTransport(b);
-      await until(
-        async () => !(await s.sb.app.get(PeerSessionServiceRef).isOnline(b.peerId)),
-        2000,
-        'b dropped',
-      );
+      await untilDropped(s, b.peerId);
       await clock.advance(20_001);
       assert.deepEqual(await left, { roomId: 'exp', peerId: b.peerId, reason: 'timeout' });
       const fresh = await session;
@@ -296,5 +275,4 @@ describe('resume after expiry', () => {
 });
 
 // Imported late to keep the test's imports about behaviour.
-import { PeerSessionService as PeerSessionServiceRef } from '../../src/webrtc/services/peer-session.service';
 import { FakeClock } from '../../src/common/fake-clock';

@@ -11,6 +11,7 @@ import { createApp, type SwitchboardApp } from '../../src/bootstrap';
 import type { Clock } from '../../src/common/clock';
 import { loadConfig, type EnvInput } from '../../src/config/config';
 import { MemoryStateStore } from '../../src/webrtc/store/memory-state-store';
+import { PeerSessionService } from '../../src/webrtc/services/peer-session.service';
 import type { StateStore } from '../../src/webrtc/store/state-store';
 import { SystemClock } from '../../src/common/clock';
 
@@ -169,6 +170,20 @@ export function candidate(port: number, ufrag = 'abcd') {
     sdpMLineIndex: 0,
     usernameFragment: ufrag,
   };
+}
+
+/**
+ * Cuts the connection the way a network loss does: the server sees "transport close", not a
+ * voluntary disconnect.
+ */
+export function cutTransport(socket: Client): void {
+  (socket.io as unknown as { engine: { close(): void } }).engine.close();
+}
+
+/** Waits until `server` has noticed that `peerId`'s connection is gone (its resume window runs). */
+export async function untilDropped(server: TestServer, peerId: string, ms = 2000): Promise<void> {
+  const sessions = server.sb.app.get(PeerSessionService);
+  await until(async () => !(await sessions.isOnline(peerId)), ms, `${peerId} dropped`);
 }
 
 /** Closes clients without throwing. */

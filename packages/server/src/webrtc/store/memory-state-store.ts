@@ -20,16 +20,16 @@ export class MemoryStateStore implements StateStore {
   private closed = false;
 
   /**
-   * @param clock time source (fake in tests)
-   * @param sweepIntervalMs how often expired keys are purged. Default 10000.
-   */
-  /**
    * Set members' expiry is kept in ms since this instant: small integers that V8 stores inline for
    * the first 12 days of uptime, where absolute times are boxed numbers — one object per remembered
    * message id or candidate, all of them outliving the young generation.
    */
   private readonly base: number;
 
+  /**
+   * @param clock time source (fake in tests)
+   * @param sweepIntervalMs how often expired keys are purged. Default 10000.
+   */
   constructor(
     private readonly clock: Clock,
     private readonly sweepIntervalMs = 10_000,
