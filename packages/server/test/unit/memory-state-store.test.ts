@@ -126,6 +126,41 @@ describe('MemoryStateStore', () => {
     assert.deepEqual(await store.setMembers('s'), ['long']);
   });
 
+  test('remember() returns true once per member, false while remembered, true after the TTL from its last add', async () => {
+    assert.equal(await store.remember('r', 'm', 1000, 10), true);
+    await clock.advance(999);
+    assert.equal(await store.remember('r', 'm', 1000, 10), false);
+    await clock.advance(999);
+    assert.equal(await store.remember('r', 'm', 1000, 10), false);
+    await clock.advance(1000);
+    assert.equal(await store.remember('r', 'm', 1000, 10), true);
+  });
+
+  test('remember() past maxMembers forgets the least recently added', async () => {
+    for (const m of ['m1', 'm2', 'm3']) await store.remember('r', m, 60_000, 2);
+    assert.equal(await store.remember('r', 'm3', 60_000, 2), false);
+    assert.equal(await store.remember('r', 'm1', 60_000, 2), true);
+  });
+
+  test('forget() of the last remembered member removes the key; of an unknown key or member is a no-op', async () => {
+    await store.remember('r', 'm', 60_000, 10);
+    await store.forget('r', 'other');
+    await store.forget('absent', 'm');
+    assert.equal(await store.size(), 1);
+    await store.forget('r', 'm');
+    assert.equal(await store.size(), 0);
+    assert.equal(await store.remember('r', 'm', 60_000, 10), true);
+  });
+
+  test('size() after every remembered member expired counts 0 (the sweep drops the key)', async () => {
+    await store.remember('r', 'a', 1000, 10);
+    await store.remember('r', 'b', 2000, 10);
+    await clock.advance(1000);
+    assert.equal(await store.size(), 1);
+    await clock.advance(1000);
+    assert.equal(await store.size(), 0);
+  });
+
   test('hashSetIfCapacity() returns added, exists (updating the value) and full at maxFields', async () => {
     assert.equal(await store.hashSetIfCapacity('h', 'f1', 'v1', 2), 'added');
     assert.equal(await store.hashSetIfCapacity('h', 'f2', 'v2', 2), 'added');

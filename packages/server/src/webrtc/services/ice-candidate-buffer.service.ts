@@ -37,7 +37,7 @@ export class IceCandidateBufferService {
   isFirstSighting(from: string, to: string, candidate: IceCandidateInit | null): Awaitable<boolean> {
     if (candidate === null) return true;
     const member = `${candidate.usernameFragment ?? ''}\u0000${candidate.sdpMid ?? ''}\u0000${candidate.candidate}`;
-    return this.store.addToSet(
+    return this.store.remember(
       seenKey(from, to),
       member,
       this.options.seenTtlMs,

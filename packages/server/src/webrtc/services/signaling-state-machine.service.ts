@@ -40,7 +40,7 @@ export class SignalingStateMachineService {
   ): Awaitable<SignalVerdict> {
     if (messageId === undefined) return this.admitSequence(from, to, kind, undefined, sequence);
     const { windowMs, maxIdsPerDirection } = this.options;
-    return after(this.store.addToSet(idsKey(from, to), messageId, windowMs, maxIdsPerDirection), (fresh) =>
+    return after(this.store.remember(idsKey(from, to), messageId, windowMs, maxIdsPerDirection), (fresh) =>
       fresh ? this.admitSequence(from, to, kind, messageId, sequence) : 'duplicate',
     );
   }
@@ -60,7 +60,7 @@ export class SignalingStateMachineService {
     return after(this.store.raiseTo(seq, sequence, windowMs), (raised) => {
       if (raised) return 'accept';
       if (messageId === undefined) return 'stale';
-      return after(this.store.removeFromSet(idsKey(from, to), messageId), () => 'stale');
+      return after(this.store.forget(idsKey(from, to), messageId), () => 'stale');
     });
   }
 

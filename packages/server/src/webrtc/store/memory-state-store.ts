@@ -1,10 +1,12 @@
 import type { Clock, TimerHandle } from '../../common/clock';
+import { DigestSet } from './digest-set';
 import type { StateStore } from './state-store';
 
 type Entry =
   | { kind: 'value'; value: unknown; expiresAt: number }
   /** Member → expiry in ms since the store's `base` (see there). */
   | { kind: 'set'; members: Map<string, number>; expiresAt: number }
+  | { kind: 'digests'; digests: DigestSet; expiresAt: number }
   | { kind: 'hash'; fields: Map<string, unknown>; expiresAt: number }
   | { kind: 'list'; items: unknown[]; expiresAt: number };
 
@@ -56,6 +58,9 @@ export class MemoryStateStore implements StateStore {
         const since = now - this.base;
         for (const [m, exp] of e.members) if (exp <= since) e.members.delete(m);
         if (e.members.size === 0) this.entries.delete(key);
+      } else if (e.kind === 'digests') {
+        e.digests.sweep(now);
+        if (e.digests.size === 0) this.entries.delete(key);
       }
     }
   }
@@ -148,6 +153,23 @@ export class MemoryStateStore implements StateStore {
     const out: string[] = [];
     for (const [m, exp] of e.members) if (exp > now) out.push(m);
     return out;
+  }
+
+  remember(key: string, member: string, ttlMs: number, maxMembers: number): boolean {
+    let e = this.ofKind(key, 'digests');
+    if (!e) {
+      e = { kind: 'digests', digests: new DigestSet(), expiresAt: NEVER };
+      this.entries.set(key, e);
+    }
+    const now = this.clock.now();
+    return e.digests.add(member, now, now + ttlMs, maxMembers);
+  }
+
+  forget(key: string, member: string): void {
+    const e = this.ofKind(key, 'digests');
+    if (!e) return;
+    e.digests.delete(member);
+    if (e.digests.size === 0) this.entries.delete(key);
   }
 
   hashSetIfCapacity<T>(key: string, field: string, value: T, maxFields: number): 'added' | 'exists' | 'full' {

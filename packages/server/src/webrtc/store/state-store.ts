@@ -31,6 +31,16 @@ export interface StateStore {
    */
   addToSet(key: string, member: string, ttlMs: number, maxMembers: number): Awaitable<boolean>;
   removeFromSet(key: string, member: string): Awaitable<void>;
+  /**
+   * The test-and-add of {@link addToSet} for sets nobody lists (what de-duplication remembers):
+   * returns true when `member` was not remembered (unexpired) at `key`; either way it is now, for
+   * `ttlMs`, as the most recently added; at most `maxMembers` are kept. A store may keep a 64-bit
+   * digest of each member instead of the member, so a member never added is taken for a
+   * remembered one with a probability of about n / 2^64 for n remembered.
+   */
+  remember(key: string, member: string, ttlMs: number, maxMembers: number): Awaitable<boolean>;
+  /** Forgets a member {@link remember} added; no-op when it is not remembered. */
+  forget(key: string, member: string): Awaitable<void>;
   setMembers(key: string): Awaitable<string[]>;
   /** Sets `field` unless the hash already holds `maxFields` other fields. */
   hashSetIfCapacity<T>(
