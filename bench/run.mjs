@@ -663,6 +663,13 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
   };
 }
 
+/** Server GC pauses in a phase: count, total and longest ms of minor (scavenge) and other GC work. */
+function gcNote(gc) {
+  if (!gc) return '';
+  const f = (g) => `${g.count}× ${g.ms.toFixed(0)} ms (max ${g.maxMs.toFixed(1)})`;
+  return `; server GC minor ${f(gc.minor)}, major ${f(gc.major)}`;
+}
+
 async function latency() {
   const W = workersOf(CFG.latencyWorkers);
   const out = await withServers(
@@ -694,7 +701,8 @@ async function latency() {
             `${t}: ${rate}/s → ${Math.round(r.deliveredPerSec)}/s delivered, p50 ${r.latencyMs.p50.toFixed(2)} ` +
               `p95 ${r.latencyMs.p95.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms, server CPU ${r.serverCpuPercent.toFixed(0)}%, ` +
               `errors ${r.errors}, ${machineNote(r.machine)}; loop delay p99/max server ${r.serverLoopDelayMs.p99.toFixed(1)}/` +
-              `${r.serverLoopDelayMs.max.toFixed(1)} client ${r.clientLoopDelayMs.p99.toFixed(1)}/${r.clientLoopDelayMs.max.toFixed(1)} ms`,
+              `${r.serverLoopDelayMs.max.toFixed(1)} client ${r.clientLoopDelayMs.p99.toFixed(1)}/${r.clientLoopDelayMs.max.toFixed(1)} ms` +
+              gcNote(r.serverLoopDelayMs.gc),
           );
           if (st[t].searching) {
             if (r.underLimit) st[t].max = rate;

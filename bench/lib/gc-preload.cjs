@@ -9,26 +9,47 @@
  *   `{ type: 'bench:mem', id, mem: process.memoryUsage(), gc }`; `{ type: 'bench:exit' }` calls
  *   process.exit(0) so that `--cpu-prof` writes its profile even if the server's own signal
  *   handlers would end it by re-raising a signal.
- *   `{ type: 'bench:loop', id, reset }` answers the event-loop delay (ms) since the last reset.
+ *   `{ type: 'bench:loop', id, reset }` answers the event-loop delay (ms) and the GC pauses
+ *   (count, total and longest ms, minor and major) since the last reset.
  *   `{ type: 'bench:heapsnapshot', id, file }` writes a heap snapshot (diagnostics, --heap-snapshot).
  * - SIGUSR2 + BENCH_MEM_FILE (manual use only): writes the same JSON to that file. Not used by
  *   the driver, because NestJS `enableShutdownHooks()` without arguments also listens to SIGUSR2
  *   and would shut the server down.
  */
 const fs = require('node:fs');
-const { monitorEventLoopDelay } = require('node:perf_hooks');
+const { monitorEventLoopDelay, PerformanceObserver, constants } = require('node:perf_hooks');
 
 // Event-loop delay of the server, read (and reset) by the driver around latency phases.
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
+
+// GC pauses (main-thread time of each collection) since the last reset, by kind: what stalls the
+// event loop, and so the latency tail, at rates far below saturation.
+const newGcStats = () => ({ minor: { count: 0, ms: 0, maxMs: 0 }, major: { count: 0, ms: 0, maxMs: 0 } });
+let gcStats = newGcStats();
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind =
+      (e.detail ? e.detail.kind : e.kind) === constants.NODE_PERFORMANCE_GC_MINOR ? 'minor' : 'major';
+    const s = gcStats[kind];
+    s.count++;
+    s.ms += e.duration;
+    if (e.duration > s.maxMs) s.maxMs = e.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
+
 function loopStats(reset) {
   const r = {
     p50: loop.percentile(50) / 1e6,
     p99: loop.percentile(99) / 1e6,
     max: loop.max / 1e6,
     mean: loop.mean / 1e6,
+    gc: gcStats,
   };
-  if (reset) loop.reset();
+  if (reset) {
+    loop.reset();
+    gcStats = newGcStats();
+  }
   return r;
 }
 

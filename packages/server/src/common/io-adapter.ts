@@ -37,6 +37,8 @@ export class SignalingIoAdapter extends IoAdapter {
               retentionMs: c.RESUME_WINDOW_MS + c.PING_INTERVAL + c.PING_TIMEOUT,
               maxPacketsPerRoom: c.RECOVERY_MAX_PACKETS_PER_PEER,
               bufferBytes: c.RECOVERY_BUFFER_MB * 1024 * 1024,
+              // Room for the largest signal (an SDP at the limit, in its JSON envelope) in one chunk.
+              chunkBytes: Math.max(1024 * 1024, 2 * c.MAX_SDP_BYTES),
               // Sent to a socket as it connects or resumes; a restored socket gets a fresh one.
               unloggedEvents: new Set(['session', 'resumed']),
             }),

@@ -16,8 +16,13 @@ export interface RecoveryAdapterOptions {
   retentionMs: number;
   /** Packets kept per room for replay; older ones are dropped, and a session that missed one is not restored. */
   maxPacketsPerRoom: number;
-  /** Bytes of encoded packets kept over all rooms (one preallocated ring); the oldest are overwritten first. */
+  /**
+   * Most bytes of encoded packets kept over all rooms ({@link PacketRing}: allocated in chunks as
+   * the logs need them); at the cap the oldest chunk is overwritten.
+   */
   bufferBytes: number;
+  /** Size of one chunk of that memory: the largest packet that can be kept. Default 1 MiB. */
+  chunkBytes?: number;
   /**
    * Events that are never replayed, though they get an offset: ones that only make sense on the
    * connection they were sent on (the server sends a restored socket a fresh one). Default none.
@@ -33,7 +38,7 @@ type Encode = (packet: unknown, opts: { wsPreEncodedFrame?: Buffer[] }) => unkno
  */
 interface RoomLog {
   seq: number[];
-  /** Absolute position of the encoded packet in the ring. */
+  /** Position of the encoded packet in the ring (one reference to it, released when dropped). */
   pos: number[];
   len: number[];
   emittedAt: number[];
@@ -55,8 +60,8 @@ type PersistedSession = Omit<Session, 'missedPackets'> & { disconnectedAt: numbe
  * keeps every broadcast packet of the whole namespace in one array for the disconnection window
  * (pruned once a minute) and scans it linearly on each restore: under relay load that is most of
  * the heap and of the GC time. This adapter keeps a short log per room instead — each peer's signals
- * go to its own room — capped in count and age, with the packets' bytes in one fixed-size ring
- * outside the heap ({@link PacketRing}), and restores by reading only the session's rooms. When a
+ * go to its own room — capped in count and age, with the packets' bytes outside the heap in chunks
+ * that follow what the logs hold ({@link PacketRing}), and restores by reading only the session's rooms. When a
  * log dropped a packet the session needed (cap, age or ring), the restore is refused and the client
  * falls back to its resume token, whose held signals the server keeps separately.
  */
@@ -68,7 +73,7 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
     private seq = 0;
     private readonly logs = new Map<Room, RoomLog>();
     private readonly sessions = new Map<PrivateSessionId, PersistedSession>();
-    private readonly ring = new PacketRing(options.bufferBytes);
+    private readonly ring = new PacketRing(options.bufferBytes, options.chunkBytes);
     private readonly unlogged = options.unloggedEvents ?? new Set<string>();
     private readonly timer: NodeJS.Timeout;
 
@@ -115,7 +120,10 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
       const text = wire && wire.length === 1 && typeof wire[0] === 'string' ? wire[0] : undefined;
       // The frame's payload is "4" (Engine.IO's message type) and then exactly `text` in UTF-8.
       const utf8 = (this.lastFrame as Buffer[] | undefined)?.[1]?.subarray(1);
-      const stored = text === undefined ? undefined : this.ring.append(text, utf8?.length ? utf8 : undefined);
+      // One reference per room log the packet goes into; released as the logs drop it.
+      const pos =
+        text === undefined ? -1 : this.ring.append(text, utf8?.length ? utf8 : undefined, opts.rooms.size);
+      const len = this.ring.lastLength;
       const except = opts.except && opts.except.size > 0 ? opts.except : undefined;
       const now = Date.now();
       for (const room of opts.rooms) {
@@ -124,18 +132,18 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
           log = { seq: [], pos: [], len: [], emittedAt: [], except: [], droppedUpTo: 0, droppedAt: 0 };
           this.logs.set(room, log);
         }
-        if (!stored) {
+        if (pos < 0) {
           // Not kept: a session that missed it must not be restored without it.
           log.droppedUpTo = seq;
           log.droppedAt = now;
           continue;
         }
         log.seq.push(seq);
-        log.pos.push(stored.pos);
-        log.len.push(stored.len);
+        log.pos.push(pos);
+        log.len.push(len);
         log.emittedAt.push(now);
         log.except.push(except);
-        if (log.seq.length > options.maxPacketsPerRoom) dropOldest(log, 1, now);
+        if (log.seq.length > options.maxPacketsPerRoom) dropOldest(log, 1, now, this.ring);
       }
     }
 
@@ -179,16 +187,21 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
         // Past retention: no restorable session can have missed these (it was still receiving then).
         let aged = 0;
         while (aged < log.seq.length && log.emittedAt[aged]! < oldest) aged++;
-        if (aged > 0) dropOldest(log, aged, undefined);
+        if (aged > 0) dropOldest(log, aged, undefined, this.ring);
         // Overwritten in the ring: young, so a session may have missed them.
         let overwritten = 0;
         while (overwritten < log.seq.length && !this.ring.holds(log.pos[overwritten]!)) overwritten++;
-        if (overwritten > 0) dropOldest(log, overwritten, now);
+        if (overwritten > 0) dropOldest(log, overwritten, now, this.ring);
         if (log.seq.length === 0 && log.droppedAt < oldest) this.logs.delete(room);
       }
       for (const [pid, s] of this.sessions) {
         if (s.disconnectedAt + options.maxDisconnectionMs < now) this.sessions.delete(pid);
       }
+    }
+
+    /** Bytes allocated for the packets' encoded text (chunks of the {@link PacketRing}). */
+    get allocatedBytes(): number {
+      return this.ring.allocatedBytes;
     }
 
     /** Packets held for replay, over all rooms (for tests and metrics). */
@@ -201,9 +214,10 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
 }
 
 /** Drops the `n` oldest packets; `now` when they were young enough to have been missed. */
-function dropOldest(log: RoomLog, n: number, now: number | undefined): void {
+function dropOldest(log: RoomLog, n: number, now: number | undefined, ring: PacketRing): void {
   log.droppedUpTo = log.seq[n - 1]!;
   if (now !== undefined) log.droppedAt = now;
+  for (let i = 0; i < n; i++) ring.release(log.pos[i]!);
   // shift() for the common case (one packet over the cap): splice() allocates what it removes.
   if (n === 1) {
     log.seq.shift();

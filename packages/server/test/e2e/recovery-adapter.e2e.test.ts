@@ -8,8 +8,10 @@ import { sleep, until } from '../support/harness';
 
 // The adapter on its own, under a real Socket.IO server and client: what a dropped socket gets back.
 const MAX = 5;
-// Small enough that a test can wrap it with a few packets of ~130 bytes.
+// Small enough that a few packets of ~130 bytes reach the cap.
 const RING_BYTES = 1024;
+// Four chunks of 256 B: one ~130 B test packet per chunk.
+const CHUNK_BYTES = 256;
 
 describe('recovery adapter', () => {
   let http: HttpServer;
@@ -27,6 +29,7 @@ describe('recovery adapter', () => {
         retentionMs: 10_000,
         maxPacketsPerRoom: MAX,
         bufferBytes: RING_BYTES,
+        chunkBytes: CHUNK_BYTES,
         unloggedEvents: new Set(['connection-scoped']),
       }),
     });
@@ -96,11 +99,12 @@ describe('recovery adapter', () => {
     }
   });
 
-  it('a socket whose missed packets were overwritten in the ring is not recovered', async () => {
+  it('a socket whose missed packets were overwritten (memory at its cap, every chunk referenced) is not recovered', async () => {
     const { client, got } = await connected();
     try {
       await drop(client);
-      // 4 packets of ~130 B to another room push the first two to 'mine' out of the 1 KiB ring...
+      // Packets of ~130 B to another room take the 4 chunks of the 1 KiB cap and then overwrite the
+      // oldest ones, which hold the two to 'mine' (their log still references them)...
       nsp.to('mine').emit('m', `early-${'x'.repeat(100)}`);
       nsp.to('mine').emit('m', `early-${'y'.repeat(100)}`);
       for (let i = 0; i < 8; i++) nsp.to('elsewhere').emit('m', 'z'.repeat(100));
@@ -113,8 +117,8 @@ describe('recovery adapter', () => {
     }
   });
 
-  it('a socket whose missed packets are still in a ring that wrapped gets them back', async () => {
-    // Fill most of the ring first, so the packets below are written across its end.
+  it('a socket whose missed packets were written into reused chunks gets them back', async () => {
+    // Packets beyond the per-room cap are released, so their chunks are written again.
     for (let i = 0; i < 6; i++) nsp.to('elsewhere').emit('m', 'w'.repeat(100));
     const { client, got } = await connected();
     try {
@@ -147,6 +151,33 @@ describe('recovery adapter', () => {
       assert.deepEqual(scoped, ['seen-live']);
     } finally {
       client.disconnect();
+    }
+  });
+});
+
+describe('recovery adapter memory', () => {
+  it('packets dropped from the logs release their chunks: 2,000 packets to one room keep 2 of 64 chunks allocated', async () => {
+    // No client needed: the logs and their memory are the adapter's own.
+    const server = new Server(createServer(), {
+      transports: ['websocket'],
+      connectionStateRecovery: {},
+      adapter: createRecoveryAdapter({
+        maxDisconnectionMs: 5000,
+        retentionMs: 10_000,
+        maxPacketsPerRoom: MAX,
+        bufferBytes: 64 * 1024,
+        chunkBytes: 1024,
+      }),
+    });
+    try {
+      const nsp = server.of('/m');
+      for (let i = 0; i < 2000; i++) nsp.to('busy').emit('m', `${i}`.padEnd(100, '.'));
+      const adapter = nsp.adapter as unknown as { allocatedBytes: number; retainedPackets: number };
+      assert.equal(adapter.retainedPackets, MAX);
+      // Without the releases every chunk would stay referenced and the allocation would reach the cap.
+      assert.equal(adapter.allocatedBytes, 2 * 1024);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 });
