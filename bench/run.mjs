@@ -8,7 +8,7 @@
  * Options: --only=capacity,relay,latency,callsetup  --targets=ours,baseline
  *          --profile[=DIR]  run the servers with --cpu-prof during the relay and latency scenarios and summarise the profiles
  *          --heap-snapshot[=DIR]  write heap snapshots in the capacity scenario and print growth per peer
- *          --peers=N --workers=N --window=N (overrides)
+ *          --peers=N --workers=N --window=N --pairs=A,B --sizes=candidate,sdp --rates=R1,R2 (overrides)
  *
  * The server under test runs in its own process; load comes from forked worker processes
  * (bench/lib/worker.mjs) over WebSocket on 127.0.0.1. Ours and the baseline (bench/baseline-server.mjs)
@@ -56,6 +56,7 @@ const CFG = QUICK
       relayReps: 1,
       latencyPairs: 100,
       latencyRates: [5000, 10000, 25000],
+      latency5kRuns: 1,
       latencyWarmupMs: 500,
       latencyMeasureMs: 1500,
       callSetupReps: 50,
@@ -74,6 +75,8 @@ const CFG = QUICK
       relayReps: 2,
       latencyPairs: 100,
       latencyRates: [5000, 10000, 15000, 20000, 25000, 30000, 40000, 50000],
+      // The 5k/s step is the target's; one 4 s window's p99 moves by 2× between runs on this VM.
+      latency5kRuns: 3,
       latencyWarmupMs: 1000,
       latencyMeasureMs: 4000,
       callSetupReps: 200,
@@ -92,6 +95,7 @@ CFG.foreignRetryPct = 15;
 if (opt('peers')) CFG.capacityPeers = Number(opt('peers'));
 if (opt('pairs')) CFG.relayPairs = opt('pairs').split(',').map(Number);
 if (opt('sizes')) CFG.relaySizes = opt('sizes').split(',');
+if (opt('rates')) CFG.latencyRates = opt('rates').split(',').map(Number);
 CFG.callSetupCandidates = 10;
 CFG.callSetupBackgroundRate = 5000;
 CFG.setupConcurrency = 50; // pairs being connected+joined at once, per worker
@@ -663,6 +667,13 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
   };
 }
 
+/** The run whose p99 is the median of the runs' (the lower middle one of an even count). */
+function medianRun(runs) {
+  if (!runs.length) return null;
+  const sorted = [...runs].sort((a, b) => a.latencyMs.p99 - b.latencyMs.p99);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
 /** Server GC pauses in a phase: count, total and longest ms of minor (scavenge) and other GC work. */
 function gcNote(gc) {
   if (!gc) return '';
@@ -682,7 +693,11 @@ async function latency() {
         st[t] = { steps: [], max: 0, searching: true };
       }
       let k = 0;
-      for (const rate of CFG.latencyRates) {
+      // The 5k/s step runs latency5kRuns times, each run alternating which server goes first.
+      const schedule = CFG.latencyRates.flatMap((rate) =>
+        rate === 5000 ? Array.from({ length: CFG.latency5kRuns }, () => rate) : [rate],
+      );
+      for (const rate of schedule) {
         const fixed = rate === 5000 || rate === 25000;
         const order = k++ % 2 === 0 ? live : [...live].reverse();
         for (const t of order) {
@@ -716,7 +731,9 @@ async function latency() {
         res[t] = {
           pairs: CFG.latencyPairs,
           steps: st[t].steps,
-          at5k: st[t].steps.find((x) => x.rate === 5000) || null,
+          // The run with the median p99 (its p50/p95 with it), and every run's p99.
+          at5k: medianRun(st[t].steps.filter((x) => x.rate === 5000)),
+          at5kP99s: st[t].steps.filter((x) => x.rate === 5000).map((x) => x.latencyMs.p99),
           at25k: st[t].steps.find((x) => x.rate === 25000) || null,
           maxRateP99Under50ms: st[t].max,
           searchExhausted: st[t].searching,
@@ -856,8 +873,10 @@ function buildRows() {
       ['at5k', '5k/s'],
       ['at25k', '25k/s'],
     ]) {
+      const note =
+        k === 'at5k' && CFG.latency5kRuns > 1 ? `run with the median p99 of ${CFG.latency5kRuns}` : undefined;
       for (const p of ['p50', 'p95', 'p99'])
-        row('latency', `${label} ${p}`, 'ms', (r) => r[k]?.latencyMs[p], 2);
+        row('latency', `${label} ${p}`, 'ms', (r) => r[k]?.latencyMs[p], 2, note);
       row('latency', `${label} delivered`, 'signals/s', (r) => r[k]?.deliveredPerSec);
       row('latency', `${label} errors`, '', (r) => r[k]?.errors);
     }
@@ -910,7 +929,13 @@ function buildTargets() {
   if (S.latency?.ours?.at5k && S.latency?.baseline?.at5k) {
     const o = S.latency.ours.at5k.latencyMs.p99;
     const b = S.latency.baseline.at5k.latencyMs.p99;
-    add('p99 at 5k/s ≤ baseline', o <= b, `${fmt(o, 2)} vs ${fmt(b, 2)} ms`);
+    const runs = (r) =>
+      r.at5kP99s?.length > 1 ? ` [runs ${r.at5kP99s.map((x) => fmt(x, 2)).join(', ')}]` : '';
+    add(
+      'p99 at 5k/s ≤ baseline',
+      o <= b,
+      `${fmt(o, 2)} vs ${fmt(b, 2)} ms${S.latency.ours.at5kP99s?.length > 1 ? ' (median run)' : ''}; ours${runs(S.latency.ours)} baseline${runs(S.latency.baseline)}`,
+    );
     add('p99 at 5k/s < 5 ms', o < 5, `${fmt(o, 2)} ms`);
   }
   if (S.capacity?.ours && S.capacity?.baseline) {
