@@ -4,7 +4,7 @@ import { DigestSet } from '../../src/webrtc/store/digest-set';
 
 /**
  * What DigestSet must behave like: the Map-of-strings set it replaced (MemoryStateStore.addToSet's
- * rules), minus listing.
+ * rules), minus listing, with a sweep that stops at the first unexpired member.
  */
 class ReferenceSet {
   readonly members = new Map<string, number>();
@@ -18,7 +18,10 @@ class ReferenceSet {
     return fresh;
   }
   sweep(now: number): void {
-    for (const [m, exp] of this.members) if (exp <= now) this.members.delete(m);
+    for (const [m, exp] of this.members) {
+      if (exp > now) break;
+      this.members.delete(m);
+    }
   }
 }
 
@@ -76,6 +79,19 @@ describe('DigestSet', () => {
     set.delete('m');
     assert.equal(set.size, 0);
     assert.equal(set.add('m', 0, 1000, 10), true);
+  });
+
+  test('sweep() drops the expired members added before the first unexpired one, and stops there', () => {
+    const set = new DigestSet();
+    set.add('a', 0, 1000, 10);
+    set.add('b', 0, 5000, 10);
+    set.add('c', 0, 1000, 10);
+    set.sweep(1000);
+    // 'c' expired too, but lies behind 'b': it goes at a later sweep (and is answered as new meanwhile).
+    assert.equal(set.size, 2);
+    assert.equal(set.add('c', 1000, 2000, 10), true);
+    set.sweep(5000);
+    assert.equal(set.size, 0);
   });
 
   test('sweep() drops only the members expired by then', () => {

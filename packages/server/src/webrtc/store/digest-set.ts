@@ -68,10 +68,17 @@ export class DigestSet {
     if (pos >= 0) this.kill(pos);
   }
 
-  /** Drops members expired at `now`. */
+  /**
+   * Drops the members expired at `now` that precede, in insertion order, the first one that has
+   * not: all expired ones when every member is added with the same TTL, as each caller does. It
+   * stops there so that a periodic sweep costs what expired since the last one, not the whole set.
+   */
   sweep(now: number): void {
-    for (let p = this.oldest; p < this.tail; p++)
-      if (this.exp[p] !== DEAD && this.exp[p] <= now) this.kill(p);
+    for (let p = this.oldest; p < this.tail; p++) {
+      if (this.exp[p] === DEAD) continue;
+      if (this.exp[p] > now) break;
+      this.kill(p);
+    }
   }
 
   private find(a: number, b: number): number {
