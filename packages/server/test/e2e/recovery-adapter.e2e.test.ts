@@ -134,6 +134,32 @@ describe('recovery adapter', () => {
     }
   });
 
+  it('offsets are base 36 and parsed back; a socket that comes back with one the server never sent is not recovered', async () => {
+    // Enough packets first that the offsets' sequence part has letters in it.
+    for (let i = 0; i < 40; i++) nsp.to('elsewhere').emit('m', 'filler');
+    const { client, got } = await connected();
+    const state = client as unknown as { _lastOffset: string };
+    try {
+      assert.match(state._lastOffset, /^[0-9a-f]{8}\.[0-9a-z]+$/);
+      // Past 9, a number's base-36 digits never read as the same number in decimal.
+      const seq = state._lastOffset.split('.')[1]!;
+      assert.ok(parseInt(seq, 36) > 40 && seq !== String(parseInt(seq, 36)), `offset sequence '${seq}'`);
+      await drop(client);
+      nsp.to('mine').emit('m', 'missed');
+      await until(() => client.connected, 3000, 'reconnect');
+      assert.equal(client.recovered, true);
+      await until(() => got.length === 1, 1000, 'replay');
+      for (const forged of ['-1', 'ZZ', '12345678901', '']) {
+        await drop(client);
+        state._lastOffset = `${state._lastOffset.split('.')[0]!}.${forged}`;
+        await until(() => client.connected, 3000, 'reconnect');
+        assert.equal(client.recovered, false, `offset sequence '${forged}'`);
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('an unlogged event advances the offset but is not replayed', async () => {
     const { client, got } = await connected();
     const scoped: string[] = [];
