@@ -4,8 +4,8 @@
  *
  * Why not a `Map` of the member strings: every remembered id or candidate line outlives the young
  * generation, so the GC copies it twice and then marks it at every major GC. Under the bench's
- * relay load that state held the heap at 135-160 MB after GC (a bare relay: 28 MB) and cost the
- * SDP phases that followed the candidate phases 10-15 % of their throughput. Here a member costs
+ * relay load that state held the heap at 135-353 MB after GC (a bare relay: 28 MB) and cost the
+ * SDP phases that followed the candidate phases 10-20 % of their throughput. Here a member costs
  * 24 bytes (and at most three times that in free space) in typed arrays, whose contents the GC
  * never visits.
  *

@@ -4,7 +4,7 @@ import type { StateStore } from './state-store';
 
 type Entry =
   | { kind: 'value'; value: unknown; expiresAt: number }
-  /** Member → expiry in ms since the store's `base` (see there). */
+  /** Member → expiry time. (What de-duplication remembers is in `digests`, off the heap.) */
   | { kind: 'set'; members: Map<string, number>; expiresAt: number }
   | { kind: 'digests'; digests: DigestSet; expiresAt: number }
   | { kind: 'hash'; fields: Map<string, unknown>; expiresAt: number }
@@ -22,13 +22,6 @@ export class MemoryStateStore implements StateStore {
   private closed = false;
 
   /**
-   * Set members' expiry is kept in ms since this instant: small integers that V8 stores inline for
-   * the first 12 days of uptime, where absolute times are boxed numbers — one object per remembered
-   * message id or candidate, all of them outliving the young generation.
-   */
-  private readonly base: number;
-
-  /**
    * @param clock time source (fake in tests)
    * @param sweepIntervalMs how often expired keys are purged. Default 10000.
    */
@@ -36,7 +29,6 @@ export class MemoryStateStore implements StateStore {
     private readonly clock: Clock,
     private readonly sweepIntervalMs = 10_000,
   ) {
-    this.base = clock.now();
     this.scheduleSweep();
   }
 
@@ -55,8 +47,7 @@ export class MemoryStateStore implements StateStore {
       if (e.expiresAt <= now) {
         this.entries.delete(key);
       } else if (e.kind === 'set') {
-        const since = now - this.base;
-        for (const [m, exp] of e.members) if (exp <= since) e.members.delete(m);
+        for (const [m, exp] of e.members) if (exp <= now) e.members.delete(m);
         if (e.members.size === 0) this.entries.delete(key);
       } else if (e.kind === 'digests') {
         e.digests.sweep(now);
@@ -120,7 +111,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   addToSet(key: string, member: string, ttlMs: number, maxMembers: number): boolean {
-    const now = this.clock.now() - this.base;
+    const now = this.clock.now();
     let e = this.ofKind(key, 'set');
     if (!e) {
       e = { kind: 'set', members: new Map(), expiresAt: NEVER };
@@ -149,7 +140,7 @@ export class MemoryStateStore implements StateStore {
   setMembers(key: string): string[] {
     const e = this.ofKind(key, 'set');
     if (!e) return [];
-    const now = this.clock.now() - this.base;
+    const now = this.clock.now();
     const out: string[] = [];
     for (const [m, exp] of e.members) if (exp > now) out.push(m);
     return out;
