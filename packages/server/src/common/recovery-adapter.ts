@@ -184,11 +184,27 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
       return Promise.resolve({ sid, pid, rooms, data, missedPackets });
     }
 
-    /** Drops packets past their retention or overwritten in the ring, and sessions past the window. */
+    /**
+     * Drops sessions past the window, the logs of rooms nobody can need any more, and packets past
+     * their retention or overwritten in the ring.
+     */
     private prune(): void {
       const now = Date.now();
       const oldest = now - options.retentionMs;
+      for (const [pid, s] of this.sessions) {
+        if (s.disconnectedAt + options.maxDisconnectionMs < now) this.sessions.delete(pid);
+      }
+      // Only a socket in the room now, or a disconnected one that can still be restored into it, can
+      // ever need a room's log. Without this, the logs of rooms whose peers all left would hold their
+      // packets, and the replay memory under them, for the whole retention.
+      const restorable = new Set<Room>();
+      for (const s of this.sessions.values()) for (const room of s.rooms) restorable.add(room);
       for (const [room, log] of this.logs) {
+        if (!this.rooms.has(room) && !restorable.has(room)) {
+          if (log.seq.length > 0) dropOldest(log, log.seq.length, undefined, this.ring);
+          this.logs.delete(room);
+          continue;
+        }
         // Past retention: no restorable session can have missed these (it was still receiving then).
         let aged = 0;
         while (aged < log.seq.length && log.emittedAt[aged]! < oldest) aged++;
@@ -198,9 +214,6 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
         while (overwritten < log.seq.length && !this.ring.holds(log.pos[overwritten]!)) overwritten++;
         if (overwritten > 0) dropOldest(log, overwritten, now, this.ring);
         if (log.seq.length === 0 && log.droppedAt < oldest) this.logs.delete(room);
-      }
-      for (const [pid, s] of this.sessions) {
-        if (s.disconnectedAt + options.maxDisconnectionMs < now) this.sessions.delete(pid);
       }
     }
 

@@ -45,6 +45,11 @@ describe('recovery adapter', () => {
   });
   after(() => new Promise<void>((r) => server.close(() => r())));
 
+  // The adapter's periodic prune, run now (its timer runs every 5 s here).
+  function prune(): void {
+    (nsp.adapter as unknown as { prune(): void }).prune();
+  }
+
   async function connected(): Promise<{ client: ClientSocket; got: string[] }> {
     const client = connectClient(url, {
       transports: ['websocket'],
@@ -160,6 +165,23 @@ describe('recovery adapter', () => {
     }
   });
 
+  it('a prune while a dropped socket is away keeps the logs of its rooms: it gets what it missed before the prune', async () => {
+    const { client, got } = await connected();
+    try {
+      await drop(client);
+      // Nobody else is in 'mine' now; the persisted session is what keeps its log.
+      nsp.to('mine').emit('m', 'before-prune');
+      prune();
+      nsp.to('mine').emit('m', 'after-prune');
+      await until(() => client.connected, 3000, 'reconnect');
+      assert.equal(client.recovered, true);
+      await until(() => got.length === 2, 1000, 'replay');
+      assert.deepEqual(got, ['before-prune', 'after-prune']);
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('an unlogged event advances the offset but is not replayed', async () => {
     const { client, got } = await connected();
     const scoped: string[] = [];
@@ -182,8 +204,10 @@ describe('recovery adapter', () => {
 });
 
 describe('recovery adapter memory', () => {
-  it('packets dropped from the logs release their chunks: 2,000 packets to one room keep 2 of 64 chunks allocated', async () => {
-    // No client needed: the logs and their memory are the adapter's own.
+  type AdapterView = { allocatedBytes: number; retainedPackets: number; prune(): void };
+
+  // No client needed: the logs and their memory are the adapter's own. 1 KiB chunks, 64 KiB cap.
+  async function withNamespace(fn: (nsp: Namespace, adapter: AdapterView) => void): Promise<void> {
     const server = new Server(createServer(), {
       transports: ['websocket'],
       connectionStateRecovery: {},
@@ -197,13 +221,30 @@ describe('recovery adapter memory', () => {
     });
     try {
       const nsp = server.of('/m');
-      for (let i = 0; i < 2000; i++) nsp.to('busy').emit('m', `${i}`.padEnd(100, '.'));
-      const adapter = nsp.adapter as unknown as { allocatedBytes: number; retainedPackets: number };
-      assert.equal(adapter.retainedPackets, MAX);
-      // Without the releases every chunk would stay referenced and the allocation would reach the cap.
-      assert.equal(adapter.allocatedBytes, 2 * 1024);
+      fn(nsp, nsp.adapter as unknown as AdapterView);
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }
-  });
+  }
+
+  it('packets dropped from the logs release their chunks: 2,000 packets to one room keep 2 of 64 chunks allocated', () =>
+    withNamespace((nsp, adapter) => {
+      for (let i = 0; i < 2000; i++) nsp.to('busy').emit('m', `${i}`.padEnd(100, '.'));
+      assert.equal(adapter.retainedPackets, MAX);
+      // Without the releases every chunk would stay referenced and the allocation would reach the cap.
+      assert.equal(adapter.allocatedBytes, 2 * 1024);
+    }));
+
+  it('a room nobody is in and no disconnected session can come back to loses its log at the next prune', () =>
+    withNamespace((nsp, adapter) => {
+      // One packet each to 30 rooms nobody is in: ~4 KiB of packets, every chunk referenced.
+      for (let i = 0; i < 30; i++) nsp.to(`left-behind-${i}`).emit('m', `${i}`.padEnd(100, '.'));
+      assert.equal(adapter.retainedPackets, 30);
+      const allocated = adapter.allocatedBytes;
+      adapter.prune();
+      assert.equal(adapter.retainedPackets, 0);
+      // Their chunks were released: as many packets again reuse them instead of adding memory.
+      for (let i = 0; i < 30; i++) nsp.to('busy').emit('m', `${i}`.padEnd(100, '.'));
+      assert.equal(adapter.allocatedBytes, allocated);
+    }));
 });
