@@ -5,10 +5,13 @@
  *   npm run bench                 full run (< 10 min)
  *   npm run bench -- --quick      quick run (~1 min; also BENCH_QUICK=1)
  *
- * Options: --only=capacity,relay,latency,callsetup  --targets=ours,baseline
+ * Options: --only=capacity,relay,latency,callsetup,fairness  --targets=ours,baseline
  *          --profile[=DIR]  run the servers with --cpu-prof during the relay and latency scenarios and summarise the profiles
  *          --heap-snapshot[=DIR]  write heap snapshots in the capacity scenario and print growth per peer
  *          --peers=N --workers=N --window=N --pairs=A,B --sizes=candidate,sdp --rates=R1,R2 (overrides)
+ *          --fair-secs=N (each fairness phase)  --flood-window=N (flooder's unanswered signals)
+ *          --limits=defaults  run ours with its default rate and per-IP limits in capacity, relay, latency and
+ *                             call setup too (by default they are off there: all load comes from one IP)
  *
  * The server under test runs in its own process; load comes from forked worker processes
  * (bench/lib/worker.mjs) over WebSocket on 127.0.0.1. Ours and the baseline (bench/baseline-server.mjs)
@@ -20,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { startServer, children, ROOT, OURS_MAIN, cpuWindow } from './lib/server-proc.mjs';
+import { startServer, children, ROOT, OURS_MAIN, cpuWindow, cpuMicros } from './lib/server-proc.mjs';
 import { WorkerPool } from './lib/pool.mjs';
 import { summarize, addCounts, sumCounts } from './lib/stats.mjs';
 import { summarizeProfile, formatProfile } from './lib/cpuprofile-summary.mjs';
@@ -39,10 +42,22 @@ if (flag('help')) {
   process.exit(0);
 }
 const QUICK = flag('quick') || process.env.BENCH_QUICK === '1';
-const ONLY = new Set(opt('only', 'capacity,relay,latency,callsetup').split(','));
+const ALL_SCENARIOS = ['capacity', 'relay', 'latency', 'callsetup', 'fairness'];
+const ONLY = new Set(opt('only', ALL_SCENARIOS.join(',')).split(','));
+for (const s of ONLY) {
+  if (!ALL_SCENARIOS.includes(s)) {
+    console.error(`unknown scenario ${s} in --only (known: ${ALL_SCENARIOS.join(', ')})`);
+    process.exit(2);
+  }
+}
 const TARGETS = opt('targets', 'ours,baseline').split(',');
 const PROFILE_DIR = flag('profile') ? opt('profile', '') || '/tmp/prof' : null;
 const HEAP_DIR = flag('heap-snapshot') ? opt('heap-snapshot', '') || '/tmp/heap' : null;
+const LIMITS = opt('limits', 'off');
+if (!['off', 'defaults'].includes(LIMITS)) {
+  console.error(`--limits must be off or defaults`);
+  process.exit(2);
+}
 
 const CFG = QUICK
   ? {
@@ -60,6 +75,8 @@ const CFG = QUICK
       latencyWarmupMs: 500,
       latencyMeasureMs: 1500,
       callSetupReps: 50,
+      fairPhaseMs: 4000,
+      fairFloodWarmupMs: 300,
       quietWaitMs: 0,
       attempts: 1,
       deadlineMs: 150000,
@@ -80,6 +97,8 @@ const CFG = QUICK
       latencyWarmupMs: 1000,
       latencyMeasureMs: 4000,
       callSetupReps: 200,
+      fairPhaseMs: 10000,
+      fairFloodWarmupMs: 1000,
       quietWaitMs: 5000,
       attempts: 2,
       deadlineMs: 570000,
@@ -96,7 +115,20 @@ if (opt('peers')) CFG.capacityPeers = Number(opt('peers'));
 if (opt('pairs')) CFG.relayPairs = opt('pairs').split(',').map(Number);
 if (opt('sizes')) CFG.relaySizes = opt('sizes').split(',');
 if (opt('rates')) CFG.latencyRates = opt('rates').split(',').map(Number);
+if (opt('fair-secs')) CFG.fairPhaseMs = 1000 * Number(opt('fair-secs'));
+// Fairness: 12 call-setup pairs + 1 ping pair from HONEST_IP; a call-setup round starts every
+// 1500/12 = 125 ms, each pair every 1.5 s (2 joins+leaves per connection per round: 1.3/s, under
+// the default JOIN_RATE_PER_SEC of 2); pings at most every 10 ms (≤ 100 signals/s per connection).
+CFG.fairCallPairs = 12;
+CFG.fairRoundPeriodMs = 1500;
+CFG.fairRoundTimeoutMs = 5000;
+CFG.fairPingGapMs = 10;
+CFG.fairFloodWindow = Number(opt('flood-window', 65536));
+CFG.fairHonestIp = '127.0.0.2';
+CFG.fairFlooderIp = '127.0.0.3';
 CFG.callSetupCandidates = 10;
+// The fairness scenario's time (three servers, two phases each) comes on top of the others'.
+if (ONLY.has('fairness')) CFG.deadlineMs += 3 * (2 * CFG.fairPhaseMs + CFG.fairFloodWarmupMs + 8000);
 CFG.callSetupBackgroundRate = 5000;
 CFG.setupConcurrency = 50; // pairs being connected+joined at once, per worker
 CFG.p99LimitMs = 50;
@@ -256,6 +288,7 @@ const results = {
     memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
     gitCommit: gitCommit(),
     config: CFG,
+    oursLimits: LIMITS, // capacity/relay/latency/callsetup; the fairness scenario sets its own
     note: `client workers and the server share this machine's ${CORES} cores`,
     logDir,
   },
@@ -277,9 +310,18 @@ function gitCommit() {
 
 const liveServers = new Set();
 
-async function startTarget(target, label, nodeArgs = []) {
+/**
+ * Ours in the capacity, relay, latency and call-setup scenarios: every client connects from
+ * 127.0.0.1 and a relay connection sends hundreds of signals/s, so the per-IP connection caps and
+ * the per-connection rate limits would cut those scenarios short (10,000 peers from one IP against
+ * MAX_CONNECTIONS_PER_IP 200). They measure the relay, as the baseline (which has no limits) does;
+ * the limits' own effect is the fairness scenario's subject. `--limits=defaults` keeps them.
+ */
+const oursDefaultEnv = () => (LIMITS === 'off' ? LIMITS_OFF : {});
+
+async function startTarget(target, label, nodeArgs = [], env = target === 'ours' ? oursDefaultEnv() : {}) {
   const logFile = path.join(logDir, `${target}-${label}.log`);
-  const server = await startServer({ target, logFile, nodeArgs });
+  const server = await startServer({ target, logFile, nodeArgs, env });
   liveServers.add(server);
   log(
     `${target}: server pid ${server.pid} at ${server.url} (${label})${server.urlFromProc ? ' [port read from /proc: no "listening on" line]' : ''}`,
@@ -298,8 +340,8 @@ async function stopTarget(server) {
   }
 }
 
-async function withServer(target, label, fn, nodeArgs = []) {
-  const server = await startTarget(target, label, nodeArgs);
+async function withServer(target, label, fn, nodeArgs = [], env = undefined) {
+  const server = await startTarget(target, label, nodeArgs, env);
   try {
     return await fn(server);
   } finally {
@@ -818,6 +860,217 @@ async function callsetup() {
   });
 }
 
+// ------------------------------------------------------------------ scenario 5: fairness under a flood
+//
+// One client floods a peer in its room with candidates while an honest pair elsewhere (another
+// client IP) measures call setup (join + offer/answer) and relay round trips, quiet and under the
+// flood. Servers one at a time: the baseline (no limits: the floor), ours with every rate and
+// per-IP connection limit off (the behaviour before hardening), ours with its defaults.
+
+const LIMITS_OFF = {
+  SIGNAL_RATE_PER_SEC: '0',
+  JOIN_RATE_PER_SEC: '0',
+  STATE_REPORT_RATE_PER_SEC: '0',
+  MAX_CONNECTIONS_PER_IP: '0',
+  CONNECTION_RATE_PER_IP: '0',
+};
+// "Limits on" means the defaults: none of these is passed on from the bench's own environment.
+const LIMIT_VARS = [
+  ...Object.keys(LIMITS_OFF),
+  'SIGNAL_BURST',
+  'JOIN_BURST',
+  'STATE_REPORT_BURST',
+  'RATE_LIMIT_DISCONNECT_AFTER',
+  'MAX_ROOMS_PER_PEER',
+  'MAX_CONNECTIONS',
+  'MAX_OUTBOUND_BUFFER_BYTES',
+  'OUTBOUND_STALL_TIMEOUT_MS',
+];
+const FAIR_CONFIGS = [
+  { key: 'baseline', target: 'baseline', label: 'baseline (bare relay)', env: {} },
+  { key: 'limitsOff', target: 'ours', label: 'ours, limits off', env: LIMITS_OFF },
+  {
+    key: 'limitsOn',
+    target: 'ours',
+    label: 'ours, limits on (defaults)',
+    env: Object.fromEntries(LIMIT_VARS.map((k) => [k, undefined])),
+  },
+];
+const FAIR_HONEST_WORKER = 0;
+const FAIR_FLOOD_WORKER = 1;
+
+async function fairness() {
+  const res = {};
+  for (const c of FAIR_CONFIGS.filter((x) => TARGETS.includes(x.target))) {
+    try {
+      res[c.key] = await withServer(
+        c.target,
+        `fairness-${c.key}`,
+        (server) => fairnessRun(server, c),
+        [],
+        c.env,
+      );
+    } catch (err) {
+      const msg = `fairness/${c.key}: ${err.message}`;
+      log(`ERROR ${msg}`);
+      results.errors.push(msg);
+      res[c.key] = { label: c.label, error: err.message };
+    }
+  }
+  return res;
+}
+
+async function fairnessRun(server, c) {
+  const setup = await pool.call(
+    FAIR_HONEST_WORKER,
+    'fairSetup',
+    {
+      url: server.url,
+      target: c.target,
+      localAddress: CFG.fairHonestIp,
+      pairs: CFG.fairCallPairs + 1,
+      prefix: `fair-${c.key}`,
+    },
+    30000,
+  );
+  await waitQuiet();
+  const quiet = await fairPhase(server, c, false);
+  await sleep(200);
+  const flood = await fairPhase(server, c, true);
+  const ratio = (k, p) => flood.honest[k][p] / quiet.honest[k][p];
+  const out = {
+    label: c.label,
+    target: c.target,
+    env: c.env,
+    honestConnections: setup.connections,
+    quiet,
+    flood,
+    ratios: {
+      setupP50: ratio('setupMs', 'p50'),
+      setupP99: ratio('setupMs', 'p99'),
+      rttP50: ratio('rttMs', 'p50'),
+      rttP99: ratio('rttMs', 'p99'),
+    },
+    server: serverHealth(server),
+  };
+  const f = flood.flooder;
+  log(
+    `${c.label}: flood ${fmt(f.sentPerSec)}/s sent, ${fmt(f.ackedPerSec)}/s acked ok, ${fmt(f.rateLimitedPerSec)}/s RATE_LIMITED, ` +
+      `${f.disconnects} disconnects; honest setup p99 ${fmt(quiet.honest.setupMs.p99, 1)} → ${fmt(flood.honest.setupMs.p99, 1)} ms, ` +
+      `RTT p99 ${fmt(quiet.honest.rttMs.p99, 2)} → ${fmt(flood.honest.rttMs.p99, 2)} ms`,
+  );
+  return out;
+}
+
+/** One measurement window of the honest pair, with (flood) or without the flooder running. */
+async function fairPhase(server, c, withFlood) {
+  const workerPid = (i) => pool.workers[i].proc.pid;
+  let f0 = null;
+  let f1 = null;
+  let fEnd = null;
+  if (withFlood) {
+    await pool.call(
+      FAIR_FLOOD_WORKER,
+      'floodStart',
+      {
+        url: server.url,
+        target: c.target,
+        localAddress: CFG.fairFlooderIp,
+        window: CFG.fairFloodWindow,
+        prefix: `flood-${c.key}`,
+      },
+      30000,
+    );
+    await sleep(CFG.fairFloodWarmupMs);
+    f0 = await pool.call(FAIR_FLOOD_WORKER, 'floodSnapshot', {}, 30000);
+  }
+  const cpu = () => ({
+    server: server.cpuMicros(),
+    honest: cpuMicros(workerPid(FAIR_HONEST_WORKER)),
+    flooder: cpuMicros(workerPid(FAIR_FLOOD_WORKER)),
+  });
+  await server.loopDelay(true).catch(() => null);
+  const mw = machineWindow();
+  const c0 = cpu();
+  const t0 = performance.now();
+  const honest = await pool.call(
+    FAIR_HONEST_WORKER,
+    'fairMeasure',
+    {
+      durationMs: CFG.fairPhaseMs,
+      roundPeriodMs: CFG.fairRoundPeriodMs,
+      roundTimeoutMs: CFG.fairRoundTimeoutMs,
+      pingGapMs: CFG.fairPingGapMs,
+      pingTimeoutMs: CFG.fairRoundTimeoutMs,
+    },
+    CFG.fairPhaseMs + 2 * CFG.fairRoundTimeoutMs + 30000,
+  );
+  const c1 = cpu();
+  const t1 = performance.now();
+  const machine = mw();
+  const serverLoop = await server.loopDelay(true).catch(() => null);
+  const secs = (t1 - t0) / 1000;
+  const pct = (k) => (100 * (c1[k] - c0[k])) / 1e6 / secs;
+  if (withFlood) {
+    f1 = await pool.call(FAIR_FLOOD_WORKER, 'floodSnapshot', {}, 30000);
+    fEnd = await pool.call(FAIR_FLOOD_WORKER, 'floodStop', {}, 30000);
+  }
+  noteForeign(`fairness ${c.key} ${withFlood ? 'flood' : 'quiet'}`, machine);
+  const phase = {
+    seconds: +secs.toFixed(3),
+    honest,
+    serverCpuPercent: pct('server'),
+    honestWorkerCpuPercent: pct('honest'),
+    serverLoopDelayMs: serverLoop && { p99: serverLoop.p99, max: serverLoop.max, mean: serverLoop.mean },
+    serverRssMb: server.rssBytes() / 2 ** 20,
+    machine,
+  };
+  if (withFlood) {
+    const fs1 = (f1.t - f0.t) / 1000;
+    const d = (k) => f1[k] - f0[k];
+    const dc = (k) => diffCounts(f0[k], f1[k]);
+    const refused = dc('refused');
+    phase.flooder = {
+      window: CFG.fairFloodWindow,
+      seconds: +fs1.toFixed(3),
+      sentPerSec: d('sent') / fs1,
+      ackedPerSec: d('acked') / fs1,
+      rateLimitedPerSec: (refused.RATE_LIMITED || 0) / fs1,
+      refusedInWindow: refused,
+      disconnects: sumCounts(dc('disconnects')),
+      disconnectsByReason: dc('disconnects'),
+      disconnectReasons: dc('disconnectReasons'),
+      connectErrors: dc('connectErrors'),
+      joinErrors: dc('joinErrors'),
+      reconnects: d('connects'),
+      receiverDisconnects: dc('receiverDisconnects'),
+      workerCpuPercent: pct('flooder'),
+      // The whole flood, warm-up and stop included.
+      total: {
+        sent: fEnd.sent,
+        acked: fEnd.acked,
+        refused: fEnd.refused,
+        unanswered: fEnd.sent - fEnd.acked - sumCounts(fEnd.refused),
+        connects: fEnd.connects,
+        disconnects: fEnd.disconnects,
+        disconnectReasons: fEnd.disconnectReasons,
+        connectErrors: fEnd.connectErrors,
+        joinErrors: fEnd.joinErrors,
+        receiverConnects: fEnd.receiverConnects,
+        receiverDisconnects: fEnd.receiverDisconnects,
+        roomsUsed: fEnd.roomsUsed,
+      },
+    };
+  }
+  const h = honest;
+  log(
+    `${c.label} ${withFlood ? 'flood' : 'quiet'}: call setup p50 ${fmt(h.setupMs.p50, 2)} p99 ${fmt(h.setupMs.p99, 2)} ms ` +
+      `(${h.setupMs.count} ok, failed ${JSON.stringify(h.roundFailures)}), RTT p50 ${fmt(h.rttMs.p50, 2)} p99 ${fmt(h.rttMs.p99, 2)} ms ` +
+      `(${h.rttMs.count}, lost ${h.pingTimeouts}), server CPU ${phase.serverCpuPercent.toFixed(0)}%, ${machineNote(machine)}`,
+  );
+  return phase;
+}
+
 // ------------------------------------------------------------------ table
 
 const fmt = (v, d = 0) =>
@@ -984,6 +1237,141 @@ function renderTable(rows) {
   return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...body.map(line)].join('\n');
 }
 
+/** Fairness rows: per server/config, quiet, under the flood, and flood ÷ quiet. */
+function buildFairnessRows() {
+  const S = results.scenarios.fairness;
+  if (!S) return [];
+  const rows = [];
+  for (const c of FAIR_CONFIGS) {
+    const r = S[c.key];
+    if (!r) continue;
+    const row = (metric, unit, get, digits = 0, ratio = true) => {
+      const q = r.quiet ? get(r.quiet) : null;
+      const f = r.flood ? get(r.flood) : null;
+      const x = ratio && typeof q === 'number' && typeof f === 'number' && q !== 0 ? f / q : null;
+      rows.push({ config: c.label, metric, unit, quiet: q ?? null, flood: f ?? null, ratio: x, digits });
+    };
+    if (r.error) {
+      rows.push({
+        config: c.label,
+        metric: `ERROR: ${r.error}`,
+        unit: '',
+        quiet: null,
+        flood: null,
+        ratio: null,
+      });
+      continue;
+    }
+    row('call setup (join+offer/answer) p50', 'ms', (p) => p.honest.setupMs.p50, 2);
+    row('call setup p99', 'ms', (p) => p.honest.setupMs.p99, 2);
+    row('call setups completed', '', (p) => p.honest.setupMs.count, 0, false);
+    row('call setups failed', '', (p) => sumCounts(p.honest.roundFailures), 0, false);
+    row('relay RTT (A→B→A) p50', 'ms', (p) => p.honest.rttMs.p50, 2);
+    row('relay RTT p99', 'ms', (p) => p.honest.rttMs.p99, 2);
+    row('relay round trips (lost)', '', (p) => p.honest.rttMs.count, 0, false);
+    row(
+      'honest refusals + disconnects',
+      '',
+      (p) =>
+        sumCounts(p.honest.ackErrors) +
+        sumCounts(p.honest.leaveErrors) +
+        sumCounts(p.honest.disconnects) +
+        p.honest.pingTimeouts,
+      0,
+      false,
+    );
+    row('server CPU', '% of 1 core', (p) => p.serverCpuPercent, 0);
+    row('server event-loop delay p99', 'ms', (p) => p.serverLoopDelayMs?.p99, 1);
+    row('honest worker event-loop delay p99', 'ms', (p) => p.honest.clientLoopDelayMs.p99, 1);
+    const fl = (metric, unit, get, digits = 0) =>
+      rows.push({
+        config: c.label,
+        metric,
+        unit,
+        quiet: null,
+        flood: get(r.flood.flooder),
+        ratio: null,
+        digits,
+      });
+    fl('flooder: signals sent', '/s', (x) => x.sentPerSec);
+    fl('flooder: acked ok', '/s', (x) => x.ackedPerSec);
+    fl('flooder: refused RATE_LIMITED', '/s', (x) => x.rateLimitedPerSec);
+    fl('flooder: disconnected by server', 'times', (x) => x.disconnects);
+    fl('flooder: connections refused', '', (x) => sumCounts(x.connectErrors));
+    fl('flooder worker CPU', '% of 1 core', (x) => x.workerCpuPercent);
+  }
+  return rows;
+}
+
+function renderFairness(rows) {
+  const header = ['config', 'metric', 'unit', 'quiet', 'flood', 'flood/quiet'];
+  let last = null;
+  const body = rows.map((r) => {
+    const cfg = r.config === last ? '' : r.config;
+    last = r.config;
+    return [
+      cfg,
+      r.metric,
+      r.unit,
+      fmt(r.quiet, r.digits),
+      fmt(r.flood, r.digits),
+      r.ratio === null ? '' : fmt(r.ratio, 2) + '×',
+    ];
+  });
+  const w = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => (i >= 3 ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ');
+  return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...body.map(line)].join('\n');
+}
+
+/** Notes under the fairness table: limits that did not bite, failures, server log lines. */
+function fairnessNotes() {
+  const S = results.scenarios.fairness;
+  const notes = [];
+  if (!S) return notes;
+  const on = S.limitsOn?.flood?.flooder;
+  if (on && on.rateLimitedPerSec === 0 && on.disconnects === 0 && sumCounts(on.total.refused) === 0)
+    notes.push(
+      'NOTE: with limits on, the flooder was never refused nor disconnected: the server under test does not ' +
+        'enforce the signal rate limit (yet?), so "limits on" measured the same as "limits off".',
+    );
+  for (const c of FAIR_CONFIGS) {
+    const r = S[c.key];
+    if (!r || r.error) continue;
+    for (const ph of ['quiet', 'flood']) {
+      const h = r[ph]?.honest;
+      if (!h) continue;
+      const bad = { ...h.roundFailures, ...h.ackErrors };
+      if (h.pingTimeouts) bad.pingTimeouts = h.pingTimeouts;
+      for (const [k, v] of Object.entries(h.leaveErrors)) bad[`leave:${k}`] = v;
+      for (const [k, v] of Object.entries(h.disconnects)) bad[`disconnect:${k}`] = v;
+      if (Object.keys(bad).length)
+        notes.push(`${c.label}, ${ph}: honest pair failures ${JSON.stringify(bad)}`);
+    }
+    const f = r.flood?.flooder?.total;
+    if (f)
+      notes.push(
+        `${c.label}, whole flood: ${fmt(f.sent)} sent, ${fmt(f.acked)} acked ok, refused ${JSON.stringify(f.refused)}, ` +
+          `${fmt(f.unanswered)} unanswered (lost with a cut-off connection or still in flight), ${f.connects} flooder connections, ` +
+          `disconnects ${JSON.stringify(f.disconnects)}` +
+          (Object.keys(f.disconnectReasons).length
+            ? ` (disconnectReason ${JSON.stringify(f.disconnectReasons)})`
+            : '') +
+          (Object.keys(f.connectErrors).length ? `, connect errors ${JSON.stringify(f.connectErrors)}` : '') +
+          (Object.keys(f.joinErrors).length ? `, join errors ${JSON.stringify(f.joinErrors)}` : '') +
+          (f.receiverConnects > 1
+            ? `, receiver reconnected ${f.receiverConnects - 1}× ${JSON.stringify(f.receiverDisconnects)}`
+            : '') +
+          (f.roomsUsed > 1 ? `, ${f.roomsUsed} rooms used` : ''),
+      );
+    const h = r.server;
+    if (h && (h.logWarn || h.logError || (h.exit && h.exit.code !== 0)))
+      notes.push(
+        `${c.label} server: ${h.logWarn} warn / ${h.logError} error log lines${h.exit ? `, exit ${JSON.stringify(h.exit)}` : ''} (${h.logFile})`,
+      );
+  }
+  return notes;
+}
+
 let finished = false;
 async function finish(partial = false) {
   if (finished) return;
@@ -1012,19 +1400,43 @@ async function finish(partial = false) {
     `Baseline: bare Socket.IO ${sioVersion()} relay (bench/baseline-server.mjs), WebSocket only, signals and joins acked like ours; ` +
       `no validation, de-duplication, sequencing or logging.`,
   );
+  if (rows.length)
+    out.push(
+      LIMITS === 'off'
+        ? `Ours runs with its rate and per-IP connection limits off in these scenarios (all load comes from 127.0.0.1; --limits=defaults keeps them).`
+        : `Ours runs with its default rate and per-IP connection limits (--limits=defaults): all load comes from 127.0.0.1, so they cut these scenarios short.`,
+    );
   out.push(
     `Capacity ${fmt(CFG.capacityPeers)} peers in 2-peer rooms; relay window ${CFG.relayWindow}/direction, ${CFG.relayMeasureMs / 1000}s windows; ` +
       `latency over ${CFG.latencyPairs} pairs, ${CFG.latencyMeasureMs / 1000}s per rate, one-way send→receive; call setup = offer→answer + ` +
       `${CFG.callSetupCandidates}+${CFG.callSetupCandidates} candidates, ${CFG.callSetupReps} reps.`,
   );
-  out.push('');
-  out.push(renderTable(rows));
+  if (rows.length) {
+    out.push('');
+    out.push(renderTable(rows));
+  }
+  const fairRows = buildFairnessRows();
+  results.fairnessTable = fairRows;
+  if (fairRows.length) {
+    out.push('');
+    out.push(
+      `Fairness: an honest pair (${CFG.fairHonestIp}; ${CFG.fairCallPairs} call-setup pairs, a round every ` +
+        `${CFG.fairRoundPeriodMs / CFG.fairCallPairs} ms, + 1 ping pair) quiet, then while one flooder (${CFG.fairFlooderIp}, ` +
+        `own worker, ${CFG.fairFloodWindow} unanswered max) sends candidates to a silent receiver; ${CFG.fairPhaseMs / 1000}s per phase. ` +
+        `"limits off" = ${Object.entries(LIMITS_OFF)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}; "limits on" = defaults.`,
+    );
+    out.push(renderFairness(fairRows));
+    for (const n of fairnessNotes()) out.push(`  ${n}`);
+  }
   out.push('');
   out.push('Targets:');
   for (const t of targets)
     out.push(`  [${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}] ${t.name}: ${t.detail}`);
   for (const tg of TARGETS) {
     for (const [name, sc] of Object.entries(results.scenarios)) {
+      if (name === 'fairness') continue; // noted under its own table
       const h = sc[tg]?.server;
       if (h && (h.logWarn || h.logError || (h.exit && h.exit.code !== 0))) {
         out.push(
@@ -1135,7 +1547,7 @@ async function main() {
       }
     }
   }
-  for (const [name, fn] of Object.entries({ relay, latency, callsetup })) {
+  for (const [name, fn] of Object.entries({ relay, latency, callsetup, fairness })) {
     if (!ONLY.has(name)) continue;
     try {
       results.scenarios[name] = await fn();

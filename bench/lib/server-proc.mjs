@@ -87,8 +87,15 @@ export function rssBytes(pid) {
  * @param {'ours'|'baseline'} o.target
  * @param {string} o.logFile where the server's stdout/stderr go
  * @param {string[]} [o.nodeArgs] extra node flags (e.g. --cpu-prof)
+ * @param {Record<string, string|undefined>} [o.env] environment overrides (undefined removes a variable)
  */
-export async function startServer({ target, logFile, nodeArgs = [], startTimeoutMs = 30000 }) {
+export async function startServer({
+  target,
+  logFile,
+  nodeArgs = [],
+  env: envOverrides = {},
+  startTimeoutMs = 30000,
+}) {
   const main = target === 'ours' ? OURS_MAIN : BASELINE_MAIN;
   if (!fs.existsSync(main)) throw new Error(`${target} server entry point not found: ${main}`);
   const env = {
@@ -101,6 +108,10 @@ export async function startServer({ target, logFile, nodeArgs = [], startTimeout
     NODE_ENV: 'production',
   };
   delete env.BENCH_MEM_FILE;
+  for (const [k, v] of Object.entries(envOverrides)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
   const args = ['--expose-gc', '-r', PRELOAD, ...nodeArgs, main];
   const proc = spawn(process.execPath, args, {
     cwd: ROOT,

@@ -17,43 +17,16 @@
  *   callSetup {reps, timeoutMs, candidates}          sequential offer/answer/candidates exchanges
  *   status                                           sockets connected, unexpected disconnects
  *   close                                            disconnect every socket
+ *   fairSetup, fairMeasure, floodStart, floodSnapshot, floodStop   fairness scenario (fairness-worker.mjs)
  */
 import { io } from 'socket.io-client';
 import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
+import { fairnessHandlers, closeFairness } from './fairness-worker.mjs';
+import { protocolOf } from './protocol-adapter.mjs';
 
 const WORKER = process.env.BENCH_WORKER_ID || '0';
 const ACK_TIMEOUT_MS = Number(process.env.BENCH_ACK_TIMEOUT_MS || 10000);
 const MAX_SAMPLES = 600000;
-
-// ---------------------------------------------------------------- adapters (ours vs baseline)
-
-function makeAdapter(target) {
-  if (target === 'ours') {
-    return {
-      join: (sock, roomId, displayName) =>
-        sock.timeout(ACK_TIMEOUT_MS).emitWithAck('joinRoom', { roomId, displayName }),
-      send: (sock, kind, payload, cb) => sock.emit(kind, payload, cb),
-      listen(sock, fn) {
-        sock.on('offer', (m) => fn('offer', m));
-        sock.on('answer', (m) => fn('answer', m));
-        sock.on('iceCandidate', (m) => fn('iceCandidate', m));
-      },
-    };
-  }
-  return {
-    join: (sock, roomId, displayName) =>
-      sock.timeout(ACK_TIMEOUT_MS).emitWithAck('join', { roomId, displayName }),
-    // Same payload as ours, wrapped: {to, data: {type, roomId, sdp|candidate, sequence?, messageId}}.
-    send(sock, kind, payload, cb) {
-      const { to, ...data } = payload;
-      data.type = kind;
-      sock.emit('signal', { to, data }, cb);
-    },
-    listen(sock, fn) {
-      sock.on('signal', (m) => fn(m.data.type, m.data));
-    },
-  };
-}
 
 // ---------------------------------------------------------------- payloads
 
@@ -469,7 +442,7 @@ async function setup({
   timeoutMs = 20000,
 }) {
   url = u;
-  adapter = makeAdapter(target);
+  adapter = protocolOf(target);
   closing = false;
   const t0 = performance.now();
   let next = 0;
@@ -518,6 +491,7 @@ function snapshot() {
 
 async function closeAll() {
   stopSending();
+  await closeFairness();
   closing = true;
   for (const s of sockets) s.close();
   sockets.length = 0;
@@ -559,6 +533,7 @@ const handlers = {
     disconnects: { ...counters.disconnects },
   }),
   close: () => closeAll(),
+  ...fairnessHandlers,
   exit: () => {
     setTimeout(() => process.exit(0), 10);
     return {};

@@ -11,9 +11,13 @@ import type {
   SignalAckEvent,
   SignalResponse,
 } from '@switchboard/protocol';
+import { TokenBucket } from '@switchboard/protocol';
 import { SwitchboardError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { ReconnectPolicy } from './reconnect-policy.js';
+
+/** RATE_LIMITED answers a signal may get before it fails (each waits the server's `retryAfterMs`). */
+const MAX_RATE_LIMITED_RETRIES = 20;
 
 /** The Socket.IO client socket of the protocol, events typed in both directions. */
 export type SignalSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -52,6 +56,8 @@ export interface SignalChannelOptions {
   reconnectPolicy: () => ReconnectPolicy;
   resumeWindowMs?: number;
   authToken?: string;
+  /** The server's signal rate limit (`GET /webrtc/config`): signals are paced to stay within it. */
+  signalRate?: { perSecond: number; burst: number };
   logger: Logger;
 }
 
@@ -77,6 +83,10 @@ interface OutboxEntry {
   messageId: string;
   /** Transmissions so far; an ack callback of an older transmission is stale. */
   transmissions: number;
+  /** Times the server answered RATE_LIMITED (each retried after its `retryAfterMs`). */
+  rateLimited: number;
+  /** Not transmitted again before this time (epoch ms): waiting out a BUFFER_FULL or RATE_LIMITED. */
+  notBefore: number;
   /** Ack timeouts while connected (disconnections do not count). */
   timeouts: number;
   inFlight: boolean;
@@ -109,12 +119,23 @@ export class SignalChannel {
   private lastReason = '';
   private serverHintMs: number | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The code of the last `disconnectReason` the server sent, until the disconnect it announced. */
+  private serverReason: string | undefined;
+  /** Paces signals to the server's published `signalRate`; none when it publishes no limit. */
+  private readonly pacer: TokenBucket | undefined;
+  private paceTimer: ReturnType<typeof setTimeout> | undefined;
   private outbox: OutboxEntry[] = [];
 
   constructor(
     private readonly options: SignalChannelOptions,
     private readonly hooks: SignalChannelHooks,
   ) {
+    // A tenth of the burst is kept in hand: network jitter can bunch signals sent at the limit.
+    const rate = options.signalRate;
+    this.pacer =
+      rate && rate.perSecond > 0
+        ? new TokenBucket(Math.max(1, Math.floor(rate.burst * 0.9)), rate.perSecond, Date.now())
+        : undefined;
     this.socket = io(options.url + options.namespace, {
       transports: ['websocket'],
       autoConnect: false,
@@ -132,6 +153,11 @@ export class SignalChannel {
       this.options.logger.info(`server is shutting down; reconnecting after ${event.reconnectAfterMs} ms`);
     });
     this.socket.on('signalAck', (event) => this.onSignalAck(event));
+    // The server is about to cut this connection off (e.g. RATE_LIMITED): say why in the lost reason.
+    this.socket.on('disconnectReason', (event) => {
+      this.options.logger.warn(`server is disconnecting this client: ${event.code} (${event.message})`);
+      this.serverReason = event.code;
+    });
   }
 
   /** True while connected and the session is settled: signals go out at once. */
@@ -168,12 +194,14 @@ export class SignalChannel {
         messageId: payload.messageId,
         transmissions: 0,
         timeouts: 0,
+        rateLimited: 0,
+        notBefore: 0,
         inFlight: false,
         resolve,
         reject,
       };
       this.outbox.push(entry);
-      if (this.isReady) this.transmit(entry);
+      this.flush();
     });
   }
 
@@ -227,6 +255,7 @@ export class SignalChannel {
     this.closed = true;
     this.ready = false;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.paceTimer);
     if (this.attempt) clearTimeout(this.attempt.resumeTimer);
     this.outbox = [];
     this.socket.disconnect();
@@ -301,7 +330,9 @@ export class SignalChannel {
     this.flush();
   }
 
-  private onDisconnect(reason: string): void {
+  private onDisconnect(socketReason: string): void {
+    const reason = this.serverReason ? `${socketReason}: ${this.serverReason}` : socketReason;
+    this.serverReason = undefined;
     const wasReady = this.ready;
     this.ready = false;
     for (const entry of this.outbox) entry.inFlight = false;
@@ -349,8 +380,34 @@ export class SignalChannel {
 
   // ---- outbox ----
 
+  /**
+   * Transmits every queued signal not in flight, in order, at the pace the server allows
+   * (`signalRate`): when the pacer has no token, the rest wait for the next one. An entry waiting
+   * out a BUFFER_FULL or RATE_LIMITED answer (`notBefore`) is passed over until its time.
+   */
   private flush(): void {
-    for (const entry of this.outbox) if (!entry.inFlight) this.transmit(entry);
+    clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
+    if (!this.isReady) return;
+    const now = Date.now();
+    for (const entry of this.outbox) {
+      if (entry.inFlight || entry.notBefore > now) continue;
+      const wait = this.pacer?.take(now) ?? 0;
+      if (wait > 0) {
+        this.paceTimer = setTimeout(() => this.flush(), wait);
+        return;
+      }
+      this.transmit(entry);
+    }
+  }
+
+  /** Sends `entry` again after `delayMs` (through the pacer). */
+  private retryLater(entry: OutboxEntry, delayMs: number): void {
+    entry.inFlight = false;
+    entry.notBefore = Date.now() + delayMs;
+    setTimeout(() => {
+      if (this.outbox.includes(entry) && !entry.inFlight) this.flush();
+    }, delayMs);
   }
 
   private transmit(entry: OutboxEntry): void {
@@ -390,17 +447,25 @@ export class SignalChannel {
         return;
       }
       this.options.logger.debug(`${entry.event} ${entry.messageId} not acknowledged; retrying`);
-      this.transmit(entry);
+      this.flush();
       return;
+    }
+    if (!result.ok && result.error.code === 'RATE_LIMITED') {
+      // Over the connection's signal rate (a burst larger than the server's allowance): send it
+      // again when the server says a token is back. Not an ack timeout, but bounded all the same.
+      entry.inFlight = false;
+      entry.rateLimited += 1;
+      if (entry.rateLimited <= MAX_RATE_LIMITED_RETRIES) {
+        this.retryLater(entry, Math.max(1, result.error.retryAfterMs ?? this.options.ackTimeoutMs));
+        return;
+      }
     }
     if (!result.ok && result.error.code === 'BUFFER_FULL') {
       // The addressee is reconnecting and its held-signal buffer is full: try again a little later.
       entry.inFlight = false;
       entry.timeouts += 1;
       if (entry.timeouts < this.options.maxSendAttempts) {
-        setTimeout(() => {
-          if (this.outbox.includes(entry) && !entry.inFlight) this.transmit(entry);
-        }, this.options.ackTimeoutMs);
+        this.retryLater(entry, this.options.ackTimeoutMs);
         return;
       }
     }

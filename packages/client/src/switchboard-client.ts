@@ -287,6 +287,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
         resumeTimeoutMs: this.options.resumeTimeoutMs ?? 5000,
         reconnectPolicy: () => this.policy ?? new DefaultReconnectPolicy(),
         resumeWindowMs: config.resumeWindowMs,
+        signalRate: config.signalRate,
         authToken: this.options.authToken,
         logger: this.logger,
       },
@@ -419,6 +420,16 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     if (generation !== this.joinGeneration || this.currentState === ConnectionState.Closed) return;
     if (!result.ok) {
       const { code, message } = result.error;
+      if (code === ErrorCode.RATE_LIMITED) {
+        // Joined or left too often in a short time: join again once the server allows it.
+        const wait = result.error.retryAfterMs ?? 1000;
+        this.logger.warn(`joinRoom refused (${code}); retrying in ${wait} ms`);
+        setTimeout(() => {
+          if (generation === this.joinGeneration && this.channel === channel && channel.isReady)
+            void this.join(previousPeerId);
+        }, wait);
+        return;
+      }
       if (code === ErrorCode.SERVER_SHUTTING_DOWN || code === ErrorCode.INTERNAL) {
         this.logger.warn(`joinRoom refused (${code}); retrying later`);
         channel.socket.io.engine?.close();

@@ -22,6 +22,14 @@ export const ErrorCode = {
   RESUME_REJECTED: 'RESUME_REJECTED',
   /** The server is draining for shutdown and accepts no new joins; reconnect elsewhere. */
   SERVER_SHUTTING_DOWN: 'SERVER_SHUTTING_DOWN',
+  /**
+   * The connection sent more of this kind of request than its limit allows (`retryAfterMs` says when
+   * to try again); nothing changed on the server. Also the `disconnectReason` of a connection that
+   * kept exceeding its limits.
+   */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** The peer is already in `MAX_ROOMS_PER_PEER` rooms; leave one first. */
+  TOO_MANY_ROOMS: 'TOO_MANY_ROOMS',
   /** An unexpected server fault. Internal details are logged, never sent. */
   INTERNAL: 'INTERNAL',
 } as const;
@@ -34,6 +42,8 @@ export const ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);
 export interface WireError {
   code: ErrorCode;
   message: string;
+  /** With `RATE_LIMITED`: milliseconds until the same request would be accepted. */
+  retryAfterMs?: number;
 }
 
 /** Successful acknowledgement: `{ ok: true, ...T }`. */
@@ -49,4 +59,9 @@ export type Result<T extends object = object> = Success<T> | Failure;
 /** Builds a failure envelope. */
 export function failure(code: ErrorCode, message: string): Failure {
   return { ok: false, error: { code, message } };
+}
+
+/** Builds a `RATE_LIMITED` failure that says when to retry. */
+export function rateLimited(message: string, retryAfterMs: number): Failure {
+  return { ok: false, error: { code: ErrorCode.RATE_LIMITED, message, retryAfterMs } };
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { Result } from './errors';
+import type { ErrorCode, Result } from './errors';
 import type { Schemas, PEER_CONNECTION_STATES, ICE_CONNECTION_STATES } from './schemas';
 
 /** The Socket.IO namespace of the signaling protocol. */
@@ -64,6 +64,11 @@ export interface ClientConfigResponse {
   resumeWindowMs: number;
   maxSdpBytes: number;
   maxPeersPerRoom: number;
+  /**
+   * Signals (`offer`, `answer`, `iceCandidate`) one connection may send: a sustained rate per second
+   * (0 = no limit) and the burst above it. A client that paces itself to this is never refused.
+   */
+  signalRate?: { perSecond: number; burst: number };
 }
 
 // ---- acknowledgement bodies ----
@@ -166,6 +171,16 @@ export interface ResumeFailedEvent {
   error: { code: string; message: string };
 }
 
+/**
+ * Sent just before the server disconnects a connection on its own initiative, saying why (for now
+ * `RATE_LIMITED`: the connection kept exceeding its limits). Not sent when the connection is closed
+ * because the client stopped reading (nothing would reach it).
+ */
+export interface DisconnectReasonEvent {
+  code: ErrorCode;
+  message: string;
+}
+
 export interface ServerShutdownEvent {
   /** Suggested wait before reconnecting, ms. */
   reconnectAfterMs: number;
@@ -198,6 +213,7 @@ export interface ServerToClientEvents {
   resumed: (event: ResumedEvent) => void;
   resumeFailed: (event: ResumeFailedEvent) => void;
   serverShutdown: (event: ServerShutdownEvent) => void;
+  disconnectReason: (event: DisconnectReasonEvent) => void;
 }
 
 /** Handshake `auth` a client may send. */

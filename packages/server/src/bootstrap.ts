@@ -3,10 +3,17 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
 import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { resolve } from 'node:path';
+import { frameLimits } from '@switchboard/protocol';
 import { AppModule } from './app.module';
 import { SystemClock, type Clock } from './common/clock';
-import { corsOrigin, SignalingIoAdapter } from './common/io-adapter';
+import { ConnectionAdmission, openFileLimit } from './common/connection-admission';
+import { createGuardedParser } from './common/guarded-parser';
+import { corsOrigin, SignalingIoAdapter, type EdgeGuards } from './common/io-adapter';
+import { OutboundGuard } from './common/outbound-guard';
+import { MetricsServer } from './metrics/metrics-server';
+import { MetricsService } from './metrics/metrics.service';
 import type { AppConfig } from './config/config';
 import { SignalingService } from './webrtc/signaling.service';
 import { MemoryStateStore } from './webrtc/store/memory-state-store';
@@ -28,6 +35,8 @@ export interface SwitchboardApp {
   app: NestExpressApplication;
   /** Listens on `PORT`/`HOST` and returns the base URL. */
   listen(): Promise<string>;
+  /** Base URL of the separate metrics listener (METRICS_PORT) once listening; undefined without one. */
+  metricsUrl(): string | undefined;
   /** Drains (no new joins, clients told to reconnect), then closes everything. Safe to call twice. */
   shutdown(): Promise<void>;
 }
@@ -40,8 +49,54 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   });
   app.useLogger(app.get(Logger));
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN) });
-  app.useWebSocketAdapter(new SignalingIoAdapter(app, config));
+  // req.ip by the same rule the WebSocket caps and the HTTP rate limits use (see clientIp()).
+  app.set('trust proxy', config.TRUST_PROXY);
+  const httpServer = app.getHttpServer() as Server;
+  // Node keeps a TCP connection that never sends a byte open indefinitely (headersTimeout starts with
+  // the first byte), and one that trickles headers until a check that runs every 30 s; the connection
+  // caps only see connections that reach the upgrade. An idle timeout frees such file descriptors;
+  // ws clears it on an upgraded socket, and keep-alive connections already close after 5 s idle.
+  httpServer.timeout = 10_000;
+  httpServer.headersTimeout = 10_000;
+  httpServer.requestTimeout = 30_000;
   const logger = app.get(Logger);
+  const metrics = app.get(MetricsService);
+  // Built by WebrtcModule (the gateway reports rate-limit disconnects to it).
+  const admission = app.get(ConnectionAdmission);
+  const maxConnections = admission.maxConnections;
+  const fdLimit = openFileLimit();
+  logger.log(
+    `WebSocket connections: at most ${maxConnections} in all ` +
+      (config.MAX_CONNECTIONS > 0
+        ? '(MAX_CONNECTIONS)'
+        : fdLimit === undefined
+          ? '(MAX_CONNECTIONS=0, open-file limit unreadable: fixed fallback)'
+          : `(MAX_CONNECTIONS=0: open-file limit ${fdLimit} less ${fdLimit - maxConnections} kept for HTTP)`) +
+      `, ${config.MAX_CONNECTIONS_PER_IP || 'unlimited'} per client IP, ` +
+      `${config.CONNECTION_RATE_PER_IP || 'unlimited'} new per client IP per minute`,
+    'ConnectionAdmission',
+  );
+  const edge: EdgeGuards = {
+    admission,
+    outbound: new OutboundGuard(
+      {
+        maxBufferedBytes: config.MAX_OUTBOUND_BUFFER_BYTES,
+        stallTimeoutMs: config.OUTBOUND_STALL_TIMEOUT_MS,
+      },
+      metrics,
+    ),
+    parser: createGuardedParser(frameLimits({ maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 })),
+  };
+  app.useWebSocketAdapter(new SignalingIoAdapter(app, config, edge));
+  edge.admission.guardTcp(httpServer);
+  const metricsServer =
+    config.METRICS_ENABLED && config.METRICS_PORT !== undefined
+      ? new MetricsServer(metrics, {
+          host: config.METRICS_HOST,
+          port: config.METRICS_PORT,
+          token: config.METRICS_TOKEN,
+        })
+      : undefined;
   if (config.DEMO_ENABLED) {
     if (existsSync(DEMO_DIR)) app.useStaticAssets(DEMO_DIR, { index: 'index.html' });
     else logger.warn(`DEMO_ENABLED but ${DEMO_DIR} does not exist; run npm run build`);
@@ -60,6 +115,9 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
         for (const socket of nsp.sockets.values()) socket.conn.close();
       }
       await app.close();
+      await metricsServer?.close();
+      edge.admission.close();
+      edge.outbound.close();
       core.close();
       await store.close();
     })());
@@ -71,8 +129,10 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       const address = app.getHttpServer().address();
       const port = typeof address === 'object' && address ? address.port : config.PORT;
       const host = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+      await metricsServer?.listen();
       return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     },
+    metricsUrl: () => metricsServer?.url(),
     shutdown,
   };
 }

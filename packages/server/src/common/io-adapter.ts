@@ -4,20 +4,35 @@ import type { Server, ServerOptions } from 'socket.io';
 import type { AppConfig } from '../config/config';
 import { CorkingWebSocketServer } from './corking-ws-server';
 import { createRecoveryAdapter } from './recovery-adapter';
+import type { ConnectionAdmission } from './connection-admission';
+import type { OutboundGuard } from './outbound-guard';
+
+/** What guards the Socket.IO edge: who may connect, what a frame may hold, what may queue per connection. */
+export interface EdgeGuards {
+  admission: ConnectionAdmission;
+  outbound: OutboundGuard;
+  /** A Socket.IO parser (`{ Encoder, Decoder }`) whose decoder checks frames before parsing them. */
+  parser: NonNullable<ServerOptions['parser']>;
+}
 
 /** Socket.IO server options from configuration: WebSocket only, tuned pings, connection state recovery. */
 export class SignalingIoAdapter extends IoAdapter {
   constructor(
     app: INestApplicationContext,
     private readonly config: AppConfig,
+    private readonly edge: EdgeGuards,
   ) {
     super(app);
   }
 
   override createIOServer(port: number, options?: Partial<ServerOptions>): Server {
     const c = this.config;
-    return super.createIOServer(port, {
+    const server = super.createIOServer(port, {
       ...options,
+      // Origin, per-IP and overall connection caps, decided before the WebSocket upgrade.
+      allowRequest: this.edge.admission.allowRequest,
+      // Frame size and nesting depth are checked before JSON is parsed (see GuardedParser).
+      parser: this.edge.parser,
       transports: ['websocket'],
       serveClient: false,
       // Frames written in the same event-loop turn leave in one syscall (see CorkingWebSocketServer).
@@ -45,6 +60,9 @@ export class SignalingIoAdapter extends IoAdapter {
           }
         : {}),
     }) as Server;
+    this.edge.admission.attach(server.engine);
+    this.edge.outbound.attach(server.engine);
+    return server;
   }
 
   /**
@@ -58,7 +76,7 @@ export class SignalingIoAdapter extends IoAdapter {
   }
 }
 
-export function corsOrigin(value: string): string | string[] | boolean {
+export function corsOrigin(value: string): true | string[] {
   if (value === '*') return true;
   return value
     .split(',')

@@ -222,6 +222,16 @@ export function createRecoveryAdapter(options: RecoveryAdapterOptions): typeof A
       return this.ring.allocatedBytes;
     }
 
+    /** Rooms with a replay log (for leak tests and metrics). */
+    get loggedRooms(): number {
+      return this.logs.size;
+    }
+
+    /** Dropped sockets' sessions kept for recovery (for leak tests and metrics). */
+    get persistedSessions(): number {
+      return this.sessions.size;
+    }
+
     /** Packets held for replay, over all rooms (for tests and metrics). */
     get retainedPackets(): number {
       let n = 0;

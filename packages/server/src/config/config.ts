@@ -84,14 +84,60 @@ export const envSchema = z
     PING_INTERVAL: int(100, 600_000).default(25_000),
     /** Socket.IO pingTimeout, ms. Default 20000. */
     PING_TIMEOUT: int(100, 600_000).default(20_000),
-    /** Largest Socket.IO message, bytes. Default 1000000 (1 MB). */
-    MAX_HTTP_BUFFER_SIZE: int(1024, 100_000_000).default(1_000_000),
+    /** Largest Socket.IO message, bytes; a bigger one closes the connection. Default 262144, or 2 × MAX_SDP_BYTES + 4096 when that is larger. */
+    MAX_HTTP_BUFFER_SIZE: int(1024, 100_000_000).default(256 * 1024),
     /** Client reconnection delay published at GET /webrtc/config, ms. Default 1000. */
     RECONNECTION_DELAY: int(0, 600_000).default(1000),
     /** Client maximum reconnection delay published at GET /webrtc/config, ms. Default 5000. */
     RECONNECTION_DELAY_MAX: int(0, 600_000).default(5000),
     /** Longest graceful shutdown before the process exits anyway, ms. Default 10000. */
     SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
+
+    // ---- limits: what one client may cost the server (docs/operations.md, "Security") ----
+    /** Most bytes the server queues for one connection (Engine.IO buffer + WebSocket); past it the connection is closed. Default 1048576 (1 MiB). */
+    MAX_OUTBOUND_BUFFER_BYTES: int(16 * 1024, 1024 * 1024 * 1024).default(1024 * 1024),
+    /** A connection with bytes waiting that the client has not read for this long is closed, ms; pongs do not count as reading. Default 20000. */
+    OUTBOUND_STALL_TIMEOUT_MS: int(1000, 600_000).default(20_000),
+    /** Signals (offer, answer, iceCandidate) one connection may send per second, sustained; 0 = no limit. Default 200. */
+    SIGNAL_RATE_PER_SEC: int(0, 1_000_000).default(200),
+    /** Signals one connection may send in a burst above the sustained rate. Default 600. */
+    SIGNAL_BURST: int(1, 1_000_000).default(600),
+    /** Joins and leaves one connection may send per second, sustained; 0 = no limit. Default 2. */
+    JOIN_RATE_PER_SEC: int(0, 100_000).default(2),
+    /** Joins and leaves one connection may send in a burst. Default 10. */
+    JOIN_BURST: int(1, 100_000).default(10),
+    /** Connection-state reports one connection may send per second, sustained; 0 = no limit. Default 10. */
+    STATE_REPORT_RATE_PER_SEC: int(0, 100_000).default(10),
+    /** Connection-state reports one connection may send in a burst. Default 60. */
+    STATE_REPORT_BURST: int(1, 100_000).default(60),
+    /** Rate-limited requests a connection may make in 10 s before it is disconnected (`disconnectReason` RATE_LIMITED). Default 50. */
+    RATE_LIMIT_DISCONNECT_AFTER: int(1, 1_000_000).default(50),
+    /** After 3 rate-limit disconnects within a minute, a client IP's new connections are refused for this long, s; 0 = never. Default 60. */
+    RATE_LIMIT_IP_BLOCK_SECONDS: int(0, 86_400).default(60),
+    /** Rooms one peer may be in at once; a further join gets TOO_MANY_ROOMS. Default 8. */
+    MAX_ROOMS_PER_PEER: int(1, 10_000).default(8),
+    /** Concurrent Socket.IO connections from one client IP; 0 = no limit. Default 200. */
+    MAX_CONNECTIONS_PER_IP: int(0, 1_000_000).default(200),
+    /** New Socket.IO connections one client IP may open per minute; 0 = no limit. Default 300. */
+    CONNECTION_RATE_PER_IP: int(0, 1_000_000).default(300),
+    /** Concurrent Socket.IO connections in all; 0 = derived from the open-file limit (soft limit minus an eighth, at least 128, kept for HTTP). Default 0. */
+    MAX_CONNECTIONS: int(0, 10_000_000).default(0),
+    /** Take the client IP from X-Forwarded-For: `false`, `true` (one proxy) or the number of proxies in front. Default false. */
+    TRUST_PROXY: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .regex(/^(true|false|\d{1,2})$/, 'must be true, false or a number of proxies')
+      .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v)))
+      .default(0),
+    /** GET /webrtc/ice-servers requests one client IP may make per minute; 0 = no limit. Default 60. */
+    ICE_SERVERS_RATE_PER_IP: int(0, 1_000_000).default(60),
+    /** Bearer token required by GET /metrics. Default none (open, or see METRICS_PORT). */
+    METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Serve /metrics on this port (on METRICS_HOST) instead of the public one. Default none. */
+    METRICS_PORT: int(0, 65535).optional(),
+    /** Interface of METRICS_PORT. Default 127.0.0.1. */
+    METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
   })
   .superRefine((env, ctx) => {
     if ((env.TURN_USERNAME === undefined) !== (env.TURN_PASSWORD === undefined)) {
@@ -152,5 +198,19 @@ export function loadConfig(env: EnvInput): AppConfig {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
-  return parsed.data;
+  const config = parsed.data;
+  // The largest valid frame is an offer at MAX_SDP_BYTES, whose CR LFs JSON escapes to twice the length.
+  const largestFrame = 2 * config.MAX_SDP_BYTES + 4096;
+  if (input.MAX_HTTP_BUFFER_SIZE === undefined)
+    config.MAX_HTTP_BUFFER_SIZE = Math.max(config.MAX_HTTP_BUFFER_SIZE, largestFrame);
+  else if (config.MAX_HTTP_BUFFER_SIZE < largestFrame)
+    throw new ConfigError(
+      `Invalid configuration:\n  MAX_HTTP_BUFFER_SIZE: must be >= 2 × MAX_SDP_BYTES + 4096 (${largestFrame}) so a valid offer fits`,
+    );
+  // One message larger than the outbound cap would close every connection it is sent to.
+  if (config.MAX_OUTBOUND_BUFFER_BYTES < 2 * largestFrame)
+    throw new ConfigError(
+      `Invalid configuration:\n  MAX_OUTBOUND_BUFFER_BYTES: must be >= 2 × (2 × MAX_SDP_BYTES + 4096) (${2 * largestFrame}) so the largest offer fits twice`,
+    );
+  return config;
 }

@@ -1,6 +1,16 @@
-import { Controller, Get, Header, Inject, NotFoundException, Res } from '@nestjs/common';
-import type { Response } from 'express';
+import {
+  Controller,
+  Get,
+  Header,
+  Inject,
+  NotFoundException,
+  Req,
+  Res,
+  UnauthorizedException,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
 import { APP_CONFIG, type AppConfig } from '../config/config';
+import { scrapeAuthorized, UNAUTHORIZED_BODY } from './metrics-server';
 import { MetricsService } from './metrics.service';
 
 @Controller()
@@ -10,11 +20,18 @@ export class MetricsController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** Prometheus text exposition. */
+  /**
+   * Prometheus text exposition. 404 when metrics are off or served on METRICS_PORT instead; with
+   * METRICS_TOKEN, 401 unless the request carries `Authorization: Bearer <token>`.
+   */
   @Get('metrics')
   @Header('Cache-Control', 'no-store')
-  async scrape(@Res({ passthrough: true }) res: Response): Promise<string> {
-    if (!this.config.METRICS_ENABLED) throw new NotFoundException();
+  async scrape(@Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<string> {
+    if (!this.config.METRICS_ENABLED || this.config.METRICS_PORT !== undefined) throw new NotFoundException();
+    if (!scrapeAuthorized(req.headers.authorization, this.config.METRICS_TOKEN)) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      throw new UnauthorizedException(UNAUTHORIZED_BODY);
+    }
     res.type(this.metrics.registry.contentType);
     return this.metrics.registry.metrics();
   }

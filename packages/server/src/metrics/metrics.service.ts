@@ -28,6 +28,10 @@ export class MetricsService {
   private readonly sentCounts = new Map<string, Tally>();
 
   private sources: MetricSources = { sockets: () => 0, pendingResumes: () => 0, storeKeys: () => 0 };
+  private readonly refusals: Counter<'reason'>;
+  private readonly forced: Counter<'reason'>;
+  private readonly limited: Counter<'limit'>;
+  private readonly sizes = new Map<string, () => number>();
 
   constructor() {
     const gauges = (): MetricSources => this.sources;
@@ -69,6 +73,34 @@ export class MetricsService {
         this.set(gauges().pendingResumes());
       },
     });
+    this.refusals = new Counter({
+      name: 'switchboard_connections_refused_total',
+      help: 'Socket.IO connections refused at the handshake, by reason (origin, ip_limit, ip_rate, capacity)',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.forced = new Counter({
+      name: 'switchboard_forced_disconnects_total',
+      help: 'Connections the server closed on its own, by reason (slow_consumer, stalled, rate_limited)',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.limited = new Counter({
+      name: 'switchboard_rate_limited_total',
+      help: 'Requests refused by a rate limit, by limit (signal, join, state_report, ice_servers)',
+      labelNames: ['limit'],
+      registers: [this.registry],
+    });
+    const sizes = this.sizes;
+    new Gauge({
+      name: 'switchboard_internal_entries',
+      help: 'Entries in an internal collection (timers, per-IP counters, tracked connections); each returns to its idle value',
+      labelNames: ['collection'],
+      registers: [this.registry],
+      collect() {
+        for (const [collection, size] of sizes) this.set({ collection }, size());
+      },
+    });
     new Gauge({
       name: 'switchboard_state_keys',
       help: 'Keys held by the state store (rooms, sessions, pair contexts, buffers)',
@@ -77,6 +109,29 @@ export class MetricsService {
         this.set(await gauges().storeKeys());
       },
     });
+  }
+
+  /** Counts a connection refused before it was established (`origin`, `ip_limit`, `ip_rate`, `capacity`). */
+  refused(reason: string): void {
+    this.refusals.inc({ reason });
+  }
+
+  /** Counts a connection the server closed on its own (`slow_consumer`, `stalled`, `rate_limited`). */
+  forcedDisconnect(reason: string): void {
+    this.forced.inc({ reason });
+  }
+
+  /** Counts a request refused by a rate limit (`signal`, `join`, `state_report`, `ice_servers`). */
+  rateLimited(limit: string): void {
+    this.limited.inc({ limit });
+  }
+
+  /**
+   * Exposes the size of an internal collection as `switchboard_internal_entries{collection}`, read at
+   * scrape time; leak tests and operators watch these return to their idle values.
+   */
+  observeSize(collection: string, size: () => number): void {
+    this.sizes.set(collection, size);
   }
 
   /** Where the gauges read from; set once the parts they read are up. */

@@ -64,6 +64,8 @@ export interface PeerSocket {
 export interface SignalingOptions {
   /** Resume window, ms. */
   resumeWindowMs: number;
+  /** Rooms one peer may be in at once; a further join is refused `TOO_MANY_ROOMS`. Default 8. */
+  maxRoomsPerPeer: number;
 }
 
 // Socket.IO disconnect reasons that mean the client chose to go, so others learn at once.
@@ -130,6 +132,11 @@ export class SignalingService {
     for (const t of this.expiryTimers.values()) this.clock.clearTimeout(t);
     this.expiryTimers.clear();
     this.tracker.close();
+  }
+
+  /** Pending ICE-restart timers (for leak tests and metrics). */
+  get pendingRestartTimers(): number {
+    return this.tracker.pendingTimers;
   }
 
   /** Number of dropped peers waiting for their resume window to pass. */
@@ -243,6 +250,15 @@ export class SignalingService {
   ): Promise<Result<JoinRoomResponse>> {
     if (this.draining) return failure(ErrorCode.SERVER_SHUTTING_DOWN, 'server is shutting down; reconnect');
     const peerId = socket.data.peerId as string;
+    // Each room a peer is in costs a room record, pair contexts and a channel: bounded per peer.
+    if (!socket.rooms.has(roomChannel(req.roomId))) {
+      const mine = await this.rooms.roomsOf(peerId);
+      if (mine.length >= this.options.maxRoomsPerPeer && !mine.includes(req.roomId))
+        return failure(
+          ErrorCode.TOO_MANY_ROOMS,
+          `already in ${mine.length} rooms (the most is ${this.options.maxRoomsPerPeer}); leave one first`,
+        );
+    }
     const info: PeerInfo = {
       peerId,
       displayName: req.displayName ?? `peer-${peerId.slice(0, 6)}`,

@@ -1,5 +1,6 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
 import { NAMESPACE, type ClientConfigResponse, type IceServersResponse } from '@switchboard/protocol';
+import { IpRateLimit } from '../common/ip-rate-limit.guard';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { IceServerManagerService } from './services/ice-server-manager.service';
 
@@ -10,9 +11,13 @@ export class WebrtcController {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
   ) {}
 
-  /** STUN/TURN servers for `RTCPeerConnection`; TURN credentials are minted per request. */
+  /**
+   * STUN/TURN servers for `RTCPeerConnection`; TURN credentials are minted per request, so requests are
+   * limited per client IP (ICE_SERVERS_RATE_PER_IP): each answer is a relay grant someone pays for.
+   */
   @Get('ice-servers')
   @Header('Cache-Control', 'no-store')
+  @IpRateLimit({ limit: 'ice_servers', perMinute: (c) => c.ICE_SERVERS_RATE_PER_IP })
   getIceServers(): IceServersResponse {
     return this.iceServers.getIceServers();
   }
@@ -30,6 +35,7 @@ export class WebrtcController {
       resumeWindowMs: c.RESUME_WINDOW_MS,
       maxSdpBytes: c.MAX_SDP_BYTES,
       maxPeersPerRoom: c.MAX_PEERS_PER_ROOM,
+      signalRate: { perSecond: c.SIGNAL_RATE_PER_SEC, burst: c.SIGNAL_BURST },
     };
   }
 }

@@ -5,6 +5,7 @@ import {
   ErrorCode,
   failure,
   NAMESPACE,
+  rateLimited,
   type ClientToServerEvents,
   type Result,
   type ServerToClientEvents,
@@ -17,6 +18,10 @@ import { STATE_STORE, type StateStore } from './store/state-store';
 import { validate } from './dto/validation';
 import type { Awaitable } from '../common/awaitable';
 import { SocketQueue } from './socket-queue';
+import { ConnectionLimits, type ConnectionLimitsOptions, type LimitKind } from './connection-limits';
+import { RefusedFrame } from '../common/guarded-parser';
+import { CLOCK, type Clock } from '../common/clock';
+import { ConnectionAdmission } from '../common/connection-admission';
 import { SignalingService, peerChannel, roomChannel, type SignalTransport } from './signaling.service';
 
 interface SocketData {
@@ -30,8 +35,9 @@ type SignalingNamespace = Namespace<
   SocketData
 >;
 type Ack = (result: Result<object>) => void;
-/** How one client event is validated and handled. */
+/** How one client event is limited, validated and handled. */
 interface Route {
+  limit: LimitKind;
   schema: z.ZodType;
   handle: (socket: SignalingSocket, data: unknown) => Awaitable<Result<object>>;
 }
@@ -41,7 +47,10 @@ const MAX_MESSAGE_ID = 128;
 // Where a socket keeps its queue: on the Socket object itself, not in `socket.data` (which
 // connection state recovery hands to the restored socket, queue and all).
 const QUEUE = Symbol('queue');
-type QueuedSocket = SignalingSocket & { [QUEUE]?: SocketQueue };
+// Rate limits, likewise per Socket object (a recovered or resumed connection starts afresh), made on
+// the socket's first event so an idle peer carries none.
+const LIMITS = Symbol('limits');
+type QueuedSocket = SignalingSocket & { [QUEUE]?: SocketQueue; [LIMITS]?: ConnectionLimits };
 
 /** A listener shared by all sockets: Socket.IO and EventEmitter call it with the socket as `this`. */
 function socketListener<A extends unknown[]>(
@@ -68,6 +77,7 @@ function queueOf(socket: SignalingSocket): SocketQueue {
 export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
   private readonly logger = new Logger(WebrtcGateway.name);
   private readonly routes: Map<string, Route>;
+  private readonly limitOptions: ConnectionLimitsOptions;
   private nsp: SignalingNamespace | undefined;
 
   constructor(
@@ -75,21 +85,33 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
     @Inject(APP_CONFIG) config: AppConfig,
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(STATE_STORE) private readonly store: StateStore,
+    @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(ConnectionAdmission) private readonly admission: ConnectionAdmission,
   ) {
     const s = createSchemas({ maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 });
     const c = this.core;
     const route = <S extends z.ZodType>(
+      limit: LimitKind,
       schema: S,
       handle: (socket: SignalingSocket, data: z.output<S>) => Awaitable<Result<object>>,
-    ): Route => ({ schema, handle: handle as Route['handle'] });
+    ): Route => ({ limit, schema, handle: handle as Route['handle'] });
     this.routes = new Map<keyof ClientToServerEvents, Route>([
-      ['joinRoom', route(s.joinRoom, (socket, d) => c.joinRoom(socket, d))],
-      ['leaveRoom', route(s.leaveRoom, (socket, d) => c.leaveRoom(socket, d))],
-      ['offer', route(s.offer, (socket, d) => c.relay(socket, 'offer', d))],
-      ['answer', route(s.answer, (socket, d) => c.relay(socket, 'answer', d))],
-      ['iceCandidate', route(s.iceCandidate, (socket, d) => c.relay(socket, 'iceCandidate', d))],
-      ['connectionState', route(s.connectionState, (socket, d) => c.reportConnectionState(socket, d))],
+      ['joinRoom', route('join', s.joinRoom, (socket, d) => c.joinRoom(socket, d))],
+      ['leaveRoom', route('join', s.leaveRoom, (socket, d) => c.leaveRoom(socket, d))],
+      ['offer', route('signal', s.offer, (socket, d) => c.relay(socket, 'offer', d))],
+      ['answer', route('signal', s.answer, (socket, d) => c.relay(socket, 'answer', d))],
+      ['iceCandidate', route('signal', s.iceCandidate, (socket, d) => c.relay(socket, 'iceCandidate', d))],
+      [
+        'connectionState',
+        route('state_report', s.connectionState, (socket, d) => c.reportConnectionState(socket, d)),
+      ],
     ]);
+    this.limitOptions = {
+      signal: { perSecond: config.SIGNAL_RATE_PER_SEC, burst: config.SIGNAL_BURST },
+      join: { perSecond: config.JOIN_RATE_PER_SEC, burst: config.JOIN_BURST },
+      stateReport: { perSecond: config.STATE_REPORT_RATE_PER_SEC, burst: config.STATE_REPORT_BURST },
+      disconnectAfter: config.RATE_LIMIT_DISCONNECT_AFTER,
+    };
   }
 
   afterInit(nsp: SignalingNamespace): void {
@@ -103,6 +125,13 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
       pendingResumes: () => this.core.pendingResumes,
       storeKeys: () => this.store.size(),
     });
+    this.metrics.observeSize('socketio_rooms', () => nsp.adapter.rooms.size);
+    this.metrics.observeSize('restart_timers', () => this.core.pendingRestartTimers);
+    const recovery = nsp.adapter as Partial<{ loggedRooms: number; persistedSessions: number }>;
+    if (recovery.loggedRooms !== undefined) {
+      this.metrics.observeSize('recovery_logs', () => recovery.loggedRooms ?? 0);
+      this.metrics.observeSize('recovery_sessions', () => recovery.persistedSessions ?? 0);
+    }
     const transport: SignalTransport = {
       toPeer: (peerId, event, payload) => {
         this.metrics.emitted(event);
@@ -132,12 +161,20 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
     // Shared listeners (Socket.IO calls them with the socket as `this`), not closures per socket:
     // per-socket closures were most of an idle peer's heap.
     socket.on('disconnect', this.onDisconnect);
+    socket.on('error', this.onSocketError);
     socket.onAny(this.onEvent);
   }
 
   private readonly onJobError = (err: unknown): void => {
     this.logger.error({ err }, 'socket job failed');
   };
+
+  // A frame that could not be decoded (malformed, or refused unparsed with no event to answer):
+  // Socket.IO closes the connection after this. Without a listener it would print to stderr.
+  private readonly onSocketError = socketListener((socket, err: Error) => {
+    this.metrics.forcedDisconnect('parse_error');
+    this.logger.debug({ socketId: socket.id, err: err.message }, 'undecodable frame; connection closed');
+  });
 
   private readonly onDisconnect = socketListener((socket, reason: string) => {
     queueOf(socket).run(() => this.core.disconnect(socket, reason));
@@ -147,14 +184,40 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
     this.dispatch(socket, event, args);
   });
 
-  /** Validates a client event, hands it to the core in the socket's order, and acknowledges it. */
+  /**
+   * Limits, validates and acknowledges a client event, handing a valid one to the core in the
+   * socket's order. The cheap refusals come first and skip the queue: the rate limit (unknown events
+   * count as signals), then a frame the parser refused unparsed ({@link RefusedFrame}), then the name.
+   */
   private dispatch(socket: SignalingSocket, event: string, args: unknown[]): void {
+    if (!socket.connected) return; // events read in the same batch as a cut-off one
     const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
     const payload = args[0];
     const route = this.routes.get(event);
+    const now = this.clock.now();
+    const limits = ((socket as QueuedSocket)[LIMITS] ??= new ConnectionLimits(this.limitOptions, now));
+    const kind = route?.limit ?? 'signal';
+    const wait = limits.admit(kind, now);
+    if (wait > 0) {
+      this.metrics.rateLimited(kind);
+      if (route) this.metrics.handled(event, ErrorCode.RATE_LIMITED);
+      this.respond(
+        socket,
+        ack,
+        payload,
+        rateLimited(`too many ${kind} requests; retry after ${wait} ms`, wait),
+      );
+      if (limits.refused(now)) this.cutOff(socket, ErrorCode.RATE_LIMITED, 'kept exceeding its rate limits');
+      return;
+    }
     if (!route) {
       if (ack)
         ack(failure(ErrorCode.VALIDATION_FAILED, `unknown event ${JSON.stringify(event.slice(0, 64))}`));
+      return;
+    }
+    if (payload instanceof RefusedFrame) {
+      this.metrics.handled(event, payload.code);
+      ack?.(failure(payload.code, payload.message));
       return;
     }
     queueOf(socket).run(() => {
@@ -177,6 +240,19 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
       if (result instanceof Promise) return result.then(answer, failed);
       answer(result);
     });
+  }
+
+  /** Tells the client why, then disconnects it: it leaves its rooms at once (a voluntary disconnect). */
+  private cutOff(socket: SignalingSocket, code: ErrorCode, why: string): void {
+    this.logger.warn(
+      { socketId: socket.id, peerId: socket.data.peerId, code },
+      `disconnecting a client: ${why}`,
+    );
+    this.metrics.forcedDisconnect(code === ErrorCode.RATE_LIMITED ? 'rate_limited' : code.toLowerCase());
+    socket.emit('disconnectReason', { code, message: `disconnected: ${why}` });
+    socket.disconnect(true);
+    // Reconnecting for a fresh allowance each time gets the client IP blocked after a few rounds.
+    if (code === ErrorCode.RATE_LIMITED) this.admission.penalize(socket.request);
   }
 
   // Answers through the ack; a client that sent a messageId without one gets a signalAck event.

@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { ConnectionAdmission, resolveMaxConnections } from '../common/connection-admission';
+import { corsOrigin } from '../common/io-adapter';
 import { CLOCK, type Clock } from '../common/clock';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { IceCandidateBufferService } from './services/ice-candidate-buffer.service';
@@ -20,6 +22,22 @@ import { WebrtcGateway } from './webrtc.gateway';
   controllers: [WebrtcController, MetricsController],
   providers: [
     { provide: MetricsService, useFactory: () => new MetricsService() },
+    {
+      provide: ConnectionAdmission,
+      inject: [APP_CONFIG, MetricsService],
+      useFactory: (c: AppConfig, metrics: MetricsService) =>
+        new ConnectionAdmission(
+          {
+            origins: corsOrigin(c.CORS_ORIGIN),
+            maxPerIp: c.MAX_CONNECTIONS_PER_IP,
+            ratePerIpPerMinute: c.CONNECTION_RATE_PER_IP,
+            maxConnections: resolveMaxConnections(c.MAX_CONNECTIONS),
+            trustProxy: c.TRUST_PROXY,
+            blockSeconds: c.RATE_LIMIT_IP_BLOCK_SECONDS,
+          },
+          metrics,
+        ),
+    },
     {
       provide: IceServerManagerService,
       inject: [APP_CONFIG, CLOCK],
@@ -109,7 +127,7 @@ import { WebrtcGateway } from './webrtc.gateway';
       ) =>
         new SignalingService(
           clock,
-          { resumeWindowMs: c.RESUME_WINDOW_MS },
+          { resumeWindowMs: c.RESUME_WINDOW_MS, maxRoomsPerPeer: c.MAX_ROOMS_PER_PEER },
           rooms,
           sessions,
           sm,
@@ -120,6 +138,6 @@ import { WebrtcGateway } from './webrtc.gateway';
     },
     WebrtcGateway,
   ],
-  exports: [SignalingService, WebrtcGateway],
+  exports: [SignalingService, WebrtcGateway, ConnectionAdmission],
 })
 export class WebrtcModule {}

@@ -24,6 +24,7 @@ describe('Socket.IO tuning', () => {
         resumeWindowMs: 20000,
         maxSdpBytes: 65536,
         maxPeersPerRoom: 16,
+        signalRate: { perSecond: 200, burst: 600 },
       });
       // The engine really runs with them: the handshake advertises the ping settings.
       const client = await connect(server.url);
@@ -46,7 +47,8 @@ describe('Socket.IO tuning', () => {
   });
 
   it('a message larger than MAX_HTTP_BUFFER_SIZE closes only that connection', async () => {
-    const server = await startServer({ MAX_HTTP_BUFFER_SIZE: '20000' });
+    // The buffer must hold an offer at MAX_SDP_BYTES (2 × 8192 + 4096 = 20480).
+    const server = await startServer({ MAX_SDP_BYTES: '8192', MAX_HTTP_BUFFER_SIZE: '20480' });
     const a = await connect(server.url);
     const b = await connect(server.url);
     try {

@@ -63,10 +63,16 @@ export async function connect(
     reconnectionDelay?: number;
     /** Called before the handshake, to attach listeners for what the server sends at once. */
     setup?: (socket: Client) => void;
+    /** Local address to connect from (any of 127.0.0.0/8 reaches a server on 127.0.0.1): another client IP. */
+    localAddress?: string;
+    /** `Origin` header of the WebSocket handshake, as a browser would send it. */
+    origin?: string;
   } = {},
 ): Promise<ConnectedClient> {
   const socket = io(`${url}/webrtc`, {
     transports: ['websocket'],
+    ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+    ...(opts.origin ? { origin: opts.origin } : {}),
     forceNew: true,
     reconnection: opts.reconnection ?? false,
     reconnectionDelay: opts.reconnectionDelay ?? 50,
@@ -194,4 +200,55 @@ export function closeAll(...sockets: (Client | undefined)[]): void {
 /** Emits without an ack callback and without type checks (for malformed or fire-and-forget input). */
 export function rawEmit(socket: Client, event: string, ...args: unknown[]): void {
   (socket.emit as unknown as (e: string, ...a: unknown[]) => void)(event, ...args);
+}
+
+/** Reads one sample of a metric from `GET /metrics` (name with labels, as exposed); NaN when absent. */
+export async function metric(server: TestServer, sample: string): Promise<number> {
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(sample + ' '));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+}
+
+/** Emits with an ack callback and no timeout, not waiting: for floods. `onAck` gets each answer. */
+export function fire(
+  socket: Client,
+  event: string,
+  payload: unknown,
+  onAck: (result: Result<Record<string, unknown>>) => void = () => undefined,
+): void {
+  (
+    socket.emit as unknown as (
+      e: string,
+      p: unknown,
+      cb: (r: Result<Record<string, unknown>>) => void,
+    ) => void
+  )(event, payload, onAck);
+}
+
+/**
+ * An honest call from another client IP (127.0.0.2 by default): two fresh clients join `roomId`,
+ * exchange an offer and an answer (each acknowledged and received), and leave. Tests of hostile
+ * clients use it to show that everyone else is still served.
+ */
+export async function honestCall(
+  server: TestServer,
+  roomId: string,
+  localAddress = '127.0.0.2',
+): Promise<void> {
+  const a = await connect(server.url, { localAddress });
+  const b = await connect(server.url, { localAddress });
+  try {
+    await join(a, roomId);
+    await join(b, roomId);
+    const offer = once(b, 'offer');
+    const sent = await request(a, 'offer', { roomId, to: b.peerId, sdp: SDP });
+    if (!sent.ok) throw new Error(`honest offer refused: ${sent.error.code}`);
+    await offer;
+    const answer = once(a, 'answer');
+    const answered = await request(b, 'answer', { roomId, to: a.peerId, sdp: SDP });
+    if (!answered.ok) throw new Error(`honest answer refused: ${answered.error.code}`);
+    await answer;
+  } finally {
+    closeAll(a, b);
+  }
 }

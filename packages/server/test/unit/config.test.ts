@@ -26,7 +26,13 @@ describe('loadConfig', () => {
       assert.equal(c.MAX_PEERS_PER_ROOM, 16);
       assert.equal(c.MAX_SDP_BYTES, 65_536);
       assert.equal(c.RESUME_WINDOW_MS, 30_000);
-      assert.equal(c.MAX_HTTP_BUFFER_SIZE, 1_000_000);
+      assert.equal(c.MAX_HTTP_BUFFER_SIZE, 262_144);
+      assert.equal(c.SIGNAL_RATE_PER_SEC, 200);
+      assert.equal(c.SIGNAL_BURST, 600);
+      assert.equal(c.MAX_ROOMS_PER_PEER, 8);
+      assert.equal(c.MAX_CONNECTIONS_PER_IP, 200);
+      assert.equal(c.TRUST_PROXY, 0);
+      assert.equal(c.METRICS_TOKEN, undefined);
       assert.deepEqual(c.STUN_URLS, ['stun:stun.l.google.com:19302']);
       assert.deepEqual(c.TURN_URL, []);
       assert.equal(c.TURN_SECRET, undefined);
@@ -48,6 +54,38 @@ describe('loadConfig', () => {
     test('loadConfig() with STUN_URLS empty means no STUN', () => {
       assert.deepEqual(loadConfig({ STUN_URLS: '' }).STUN_URLS, []);
       assert.deepEqual(loadConfig({ STUN_URLS: ' , ' }).STUN_URLS, []);
+    });
+
+    test('loadConfig() without MAX_HTTP_BUFFER_SIZE raises it to fit an offer at MAX_SDP_BYTES', () => {
+      assert.equal(loadConfig({ MAX_SDP_BYTES: '200000' }).MAX_HTTP_BUFFER_SIZE, 404_096);
+    });
+
+    test('loadConfig() with MAX_HTTP_BUFFER_SIZE too small for an offer at MAX_SDP_BYTES names the variable', () => {
+      assert.throws(
+        () => loadConfig({ MAX_SDP_BYTES: '200000', MAX_HTTP_BUFFER_SIZE: '262144' }),
+        /MAX_HTTP_BUFFER_SIZE: must be >= 2 × MAX_SDP_BYTES \+ 4096 \(404096\)/,
+      );
+    });
+
+    test('loadConfig() with MAX_OUTBOUND_BUFFER_BYTES under twice the largest offer names the variable', () => {
+      assert.throws(
+        () => loadConfig({ MAX_OUTBOUND_BUFFER_BYTES: '200000' }),
+        /MAX_OUTBOUND_BUFFER_BYTES: must be >= 2 × \(2 × MAX_SDP_BYTES \+ 4096\) \(270336\)/,
+      );
+    });
+
+    test('loadConfig() reads TRUST_PROXY as a number of proxies', () => {
+      assert.equal(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY, 1);
+      assert.equal(loadConfig({ TRUST_PROXY: 'FALSE' }).TRUST_PROXY, 0);
+      assert.equal(loadConfig({ TRUST_PROXY: '2' }).TRUST_PROXY, 2);
+      assert.throws(
+        () => loadConfig({ TRUST_PROXY: 'yes please' }),
+        /TRUST_PROXY: must be true, false or a number/,
+      );
+    });
+
+    test('loadConfig() refuses a METRICS_TOKEN shorter than 16 characters', () => {
+      assert.throws(() => loadConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN/);
     });
 
     test('loadConfig() ignores variables it does not know', () => {

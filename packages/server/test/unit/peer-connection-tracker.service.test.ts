@@ -187,9 +187,21 @@ describe('PeerConnectionTrackerService', () => {
       await failed(B, A);
       await connected(A, B);
       assert.equal(tracker.pendingTimers, 0);
-      await clock.advance(1000);
+      await clock.advance(5000);
       await failed(B, A);
       assert.deepEqual(notifier.calls, [restart(1), restart(2), restart(1)]);
+    });
+
+    test('report(failed) right after a recovery waits out the interval since the last request', async () => {
+      await failed(B, A);
+      // A peer alternating its reports: each failure after a recovery would otherwise ask at once.
+      for (let i = 0; i < 100; i++) {
+        await connected(A, B);
+        await failed(A, B);
+      }
+      assert.deepEqual(notifier.calls, [restart(1)]);
+      await clock.advance(5000);
+      assert.deepEqual(notifier.calls, [restart(1), restart(1)]);
     });
 
     test('report(connected) cancels the pending restart timeout: nothing more is requested', async () => {

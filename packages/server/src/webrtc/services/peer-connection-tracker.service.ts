@@ -131,8 +131,11 @@ export class PeerConnectionTrackerService {
       this.notifier.connectionFailed(roomId, a, b);
       return;
     }
+    // The interval holds across recoveries too (`connected` resets the attempts, not the time of the
+    // last request): otherwise a peer alternating `failed`/`connected` reports would have its
+    // partner asked to restart as often as it reports (thousands of times a second).
     const wait = rec.lastAttemptAt + minIntervalMs - now;
-    if (rec.attempts > 0 && wait > 0) {
+    if (rec.lastAttemptAt > 0 && wait > 0) {
       // Too soon after the previous request: decide again when the interval has passed.
       if (!this.timers.has(key)) this.schedule(key, wait, () => this.recheck(roomId, a, b));
       return;

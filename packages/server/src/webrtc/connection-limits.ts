@@ -1,0 +1,70 @@
+import { TokenBucket } from '@switchboard/protocol';
+
+/** The rate limits of one connection; each kind of request has its own bucket. */
+export type LimitKind = 'signal' | 'join' | 'state_report';
+
+/** A sustained rate and the burst above it. */
+export interface RateLimit {
+  /** Requests per second, sustained; 0 = no limit. */
+  perSecond: number;
+  /** Requests allowed at once after a quiet spell. */
+  burst: number;
+}
+
+export interface ConnectionLimitsOptions {
+  /** `offer`, `answer`, `iceCandidate` (and unknown events). Default 200/s, burst 600. */
+  signal: RateLimit;
+  /** `joinRoom` and `leaveRoom`. Default 2/s, burst 10. */
+  join: RateLimit;
+  /** `connectionState` reports. Default 10/s, burst 60. */
+  stateReport: RateLimit;
+  /** Refused requests tolerated per 10 s; one more and the connection is disconnected. Default 50. */
+  disconnectAfter: number;
+}
+
+/** The window over which `disconnectAfter` refusals are counted. */
+export const REFUSAL_WINDOW_MS = 10_000;
+
+/**
+ * One connection's rate limits: a token bucket per kind of request, and a bucket of tolerated
+ * refusals. A client that backs off when told `retryAfterMs` is refused a few times at most; one
+ * that keeps sending empties the refusal bucket within `disconnectAfter` refusals and is cut off,
+ * so a flood costs the server a bounded number of answers.
+ *
+ * The defaults leave real calls untouched: a peer joining a 16-peer mesh sends one offer and about
+ * 20 candidates to each of 15 peers within a second or two (~315 signals, under the burst of 600).
+ */
+export class ConnectionLimits {
+  private readonly signal: TokenBucket;
+  private readonly join: TokenBucket;
+  private readonly stateReport: TokenBucket;
+  private readonly refusals: TokenBucket;
+
+  constructor(options: ConnectionLimitsOptions, now: number) {
+    this.signal = new TokenBucket(options.signal.burst, options.signal.perSecond, now);
+    this.join = new TokenBucket(options.join.burst, options.join.perSecond, now);
+    this.stateReport = new TokenBucket(options.stateReport.burst, options.stateReport.perSecond, now);
+    this.refusals = new TokenBucket(
+      options.disconnectAfter,
+      (options.disconnectAfter * 1000) / REFUSAL_WINDOW_MS,
+      now,
+    );
+  }
+
+  /** Admits one request of `kind`: 0, or the ms after which it would be admitted. */
+  admit(kind: LimitKind, now: number): number {
+    switch (kind) {
+      case 'signal':
+        return this.signal.take(now);
+      case 'join':
+        return this.join.take(now);
+      case 'state_report':
+        return this.stateReport.take(now);
+    }
+  }
+
+  /** Records a refusal; true when the connection has exceeded its tolerance and must go. */
+  refused(now: number): boolean {
+    return this.refusals.take(now) !== 0;
+  }
+}
