@@ -11,6 +11,7 @@ import { SystemClock, type Clock } from './common/clock';
 import { ConnectionAdmission, openFileLimit } from './common/connection-admission';
 import { createGuardedParser } from './common/guarded-parser';
 import { corsOrigin, SignalingIoAdapter, type EdgeGuards } from './common/io-adapter';
+import { applyHttpTimeouts } from './common/http-timeouts';
 import { OutboundGuard } from './common/outbound-guard';
 import { MetricsServer } from './metrics/metrics-server';
 import { MetricsService } from './metrics/metrics.service';
@@ -52,13 +53,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   // req.ip by the same rule the WebSocket caps and the HTTP rate limits use (see clientIp()).
   app.set('trust proxy', config.TRUST_PROXY);
   const httpServer = app.getHttpServer() as Server;
-  // Node keeps a TCP connection that never sends a byte open indefinitely (headersTimeout starts with
-  // the first byte), and one that trickles headers until a check that runs every 30 s; the connection
-  // caps only see connections that reach the upgrade. An idle timeout frees such file descriptors;
-  // ws clears it on an upgraded socket, and keep-alive connections already close after 5 s idle.
-  httpServer.timeout = 10_000;
-  httpServer.headersTimeout = 10_000;
-  httpServer.requestTimeout = 30_000;
+  applyHttpTimeouts(httpServer);
   const logger = app.get(Logger);
   const metrics = app.get(MetricsService);
   // Built by WebrtcModule (the gateway reports rate-limit disconnects to it).

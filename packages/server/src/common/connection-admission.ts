@@ -5,6 +5,7 @@ import type { Server as EngineServer, Socket as EngineSocket } from 'engine.io';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { MetricsService } from '../metrics/metrics.service';
 import { clientIp, limitKey, unmapIPv4 } from './client-ip';
+import { releaseClearedIdleTimer } from './http-timeouts';
 
 export interface ConnectionAdmissionOptions {
   /** Allowed browser origins (`true` = any), as `corsOrigin()` returns them. */
@@ -45,6 +46,28 @@ const MESSAGES: Record<RefusalReason, string> = {
 };
 
 type Callback = (err: string | null | undefined, success: boolean) => void;
+
+/** Where an engine socket keeps what it was counted under. */
+const COUNTED = Symbol('counted');
+type CountedSocket = EngineSocket & { [COUNTED]?: { admission: ConnectionAdmission; key: string } };
+
+type CountedTcpSocket = NetSocket & { [COUNTED]?: { admission: ConnectionAdmission; key: string } };
+
+/** A TCP socket's `close`, shared by all sockets (called with the socket as `this`). */
+function releaseTcpOnClose(this: CountedTcpSocket): void {
+  const counted = this[COUNTED];
+  if (counted === undefined) return;
+  this[COUNTED] = undefined;
+  counted.admission.tcpReleased(counted.key);
+}
+
+/** The engine socket's `close`, shared by all sockets (called with the socket as `this`). */
+function releaseOnClose(this: CountedSocket): void {
+  const counted = this[COUNTED];
+  if (counted === undefined) return;
+  this[COUNTED] = undefined;
+  counted.admission.released(counted.key);
+}
 
 /**
  * Decides, before the WebSocket upgrade, whether a new Socket.IO connection may open: its browser
@@ -226,6 +249,7 @@ export class ConnectionAdmission {
   }
 
   private opened(socket: EngineSocket): void {
+    releaseClearedIdleTimer(socket.request.socket);
     let key = this.pending.get(socket.request);
     if (key !== undefined) this.pending.delete(socket.request);
     else {
@@ -233,10 +257,14 @@ export class ConnectionAdmission {
       key = limitKey(clientIp(socket.request, this.options.trustProxy));
       this.acquire(key);
     }
-    const counted = key;
     // A listener registered before this one may already have closed it; `close` will not come again.
-    if (socket.readyState === 'closed') this.release(counted);
-    else socket.once('close', () => this.release(counted));
+    if (socket.readyState === 'closed') {
+      this.release(key);
+      return;
+    }
+    // A shared listener and the key on the socket, not a closure per socket: every idle peer has one.
+    (socket as CountedSocket)[COUNTED] = { admission: this, key };
+    socket.on('close', releaseOnClose);
   }
 
   private tcpOpened(socket: NetSocket): void {
@@ -249,12 +277,16 @@ export class ConnectionAdmission {
       return;
     }
     this.tcpPerKey.set(key, held + 1);
-    socket.once('close', () => {
-      const n = this.tcpPerKey.get(key);
-      if (n === undefined) return;
-      if (n <= 1) this.tcpPerKey.delete(key);
-      else this.tcpPerKey.set(key, n - 1);
-    });
+    (socket as CountedTcpSocket)[COUNTED] = { admission: this, key };
+    socket.on('close', releaseTcpOnClose);
+  }
+
+  /** @internal a TCP connection counted under `key` closed. */
+  tcpReleased(key: string): void {
+    const n = this.tcpPerKey.get(key);
+    if (n === undefined) return;
+    if (n <= 1) this.tcpPerKey.delete(key);
+    else this.tcpPerKey.set(key, n - 1);
   }
 
   private refuse(reason: RefusalReason, fn: Callback, retryAfterMs?: number): void {
@@ -266,6 +298,11 @@ export class ConnectionAdmission {
   private acquire(key: string): void {
     this.perKey.set(key, (this.perKey.get(key) ?? 0) + 1);
     this.total++;
+  }
+
+  /** @internal the counted socket `key` closed. */
+  released(key: string): void {
+    this.release(key);
   }
 
   private release(key: string): void {

@@ -35,36 +35,34 @@ export const REFUSAL_WINDOW_MS = 10_000;
  * 20 candidates to each of 15 peers within a second or two (~315 signals, under the burst of 600).
  */
 export class ConnectionLimits {
-  private readonly signal: TokenBucket;
-  private readonly join: TokenBucket;
-  private readonly stateReport: TokenBucket;
-  private readonly refusals: TokenBucket;
+  // Each bucket is made on the first request of its kind: a joined, idle peer carries only its join
+  // bucket (every connected peer has one of these objects, and idle peers are what memory is sized by).
+  private signal: TokenBucket | undefined;
+  private join: TokenBucket | undefined;
+  private stateReport: TokenBucket | undefined;
+  private refusals: TokenBucket | undefined;
 
-  constructor(options: ConnectionLimitsOptions, now: number) {
-    this.signal = new TokenBucket(options.signal.burst, options.signal.perSecond, now);
-    this.join = new TokenBucket(options.join.burst, options.join.perSecond, now);
-    this.stateReport = new TokenBucket(options.stateReport.burst, options.stateReport.perSecond, now);
-    this.refusals = new TokenBucket(
-      options.disconnectAfter,
-      (options.disconnectAfter * 1000) / REFUSAL_WINDOW_MS,
-      now,
-    );
-  }
+  constructor(private readonly options: ConnectionLimitsOptions) {}
 
   /** Admits one request of `kind`: 0, or the ms after which it would be admitted. */
   admit(kind: LimitKind, now: number): number {
+    const o = this.options;
     switch (kind) {
       case 'signal':
-        return this.signal.take(now);
+        return (this.signal ??= new TokenBucket(o.signal.burst, o.signal.perSecond, now)).take(now);
       case 'join':
-        return this.join.take(now);
+        return (this.join ??= new TokenBucket(o.join.burst, o.join.perSecond, now)).take(now);
       case 'state_report':
-        return this.stateReport.take(now);
+        return (this.stateReport ??= new TokenBucket(o.stateReport.burst, o.stateReport.perSecond, now)).take(
+          now,
+        );
     }
   }
 
   /** Records a refusal; true when the connection has exceeded its tolerance and must go. */
   refused(now: number): boolean {
+    const tolerance = this.options.disconnectAfter;
+    this.refusals ??= new TokenBucket(tolerance, (tolerance * 1000) / REFUSAL_WINDOW_MS, now);
     return this.refusals.take(now) !== 0;
   }
 }

@@ -195,7 +195,7 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
     const payload = args[0];
     const route = this.routes.get(event);
     const now = this.clock.now();
-    const limits = ((socket as QueuedSocket)[LIMITS] ??= new ConnectionLimits(this.limitOptions, now));
+    const limits = ((socket as QueuedSocket)[LIMITS] ??= new ConnectionLimits(this.limitOptions));
     const kind = route?.limit ?? 'signal';
     const wait = limits.admit(kind, now);
     if (wait > 0) {

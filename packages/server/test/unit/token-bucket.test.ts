@@ -46,7 +46,7 @@ describe('ConnectionLimits', () => {
   };
 
   it('admit() keeps a bucket per kind of request', () => {
-    const limits = new ConnectionLimits(options, T0);
+    const limits = new ConnectionLimits(options);
     assert.equal(limits.admit('join', T0), 0);
     assert.equal(limits.admit('join', T0), 0);
     assert.equal(limits.admit('join', T0), 1000);
@@ -56,13 +56,13 @@ describe('ConnectionLimits', () => {
   });
 
   it('refused() tolerates disconnectAfter refusals per window, then says the connection must go', () => {
-    const limits = new ConnectionLimits(options, T0);
+    const limits = new ConnectionLimits(options);
     assert.equal(limits.refused(T0), false);
     assert.equal(limits.refused(T0), false);
     assert.equal(limits.refused(T0), false);
     assert.equal(limits.refused(T0), true);
     // A client that backs off earns its tolerance back over the window.
-    const fresh = new ConnectionLimits(options, T0);
+    const fresh = new ConnectionLimits(options);
     for (let i = 0; i < 30; i++) assert.equal(fresh.refused(T0 + (i * REFUSAL_WINDOW_MS) / 3), false);
   });
 });
