@@ -892,6 +892,7 @@ const LIMIT_VARS = [
   'JOIN_BURST',
   'STATE_REPORT_BURST',
   'RATE_LIMIT_DISCONNECT_AFTER',
+  'RATE_LIMIT_IP_BLOCK_SECONDS',
   'MAX_ROOMS_PER_PEER',
   'MAX_CONNECTIONS',
   'MAX_OUTBOUND_BUFFER_BYTES',
@@ -900,6 +901,14 @@ const LIMIT_VARS = [
 const FAIR_CONFIGS = [
   { key: 'baseline', target: 'baseline', label: 'baseline (bare relay)', env: {} },
   { key: 'limitsOff', target: 'ours', label: 'ours, limits off', env: LIMITS_OFF },
+  // The per-connection limits alone: the flooder may reconnect for a fresh allowance as often as
+  // the per-IP connection caps let it.
+  {
+    key: 'limitsNoBlock',
+    target: 'ours',
+    label: 'ours, limits on, no IP block',
+    env: { ...Object.fromEntries(LIMIT_VARS.map((k) => [k, undefined])), RATE_LIMIT_IP_BLOCK_SECONDS: '0' },
+  },
   {
     key: 'limitsOn',
     target: 'ours',

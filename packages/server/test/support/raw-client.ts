@@ -146,6 +146,17 @@ export class RawClient {
     return withTimeout(answered, ms, `ack of ${event}`).finally(() => this.acks.delete(id));
   }
 
+  /**
+   * Like {@link request}, with the event's arguments given as JSON text (`["event",payload]`): for
+   * frames `JSON.stringify` cannot build (nested 100,000 deep) or that should reach the server as is.
+   */
+  requestRaw(argsJson: string, ms = 3000): Promise<unknown> {
+    const id = this.nextAckId++;
+    const answered = new Promise<unknown>((resolve) => this.acks.set(id, (args) => resolve(args[0])));
+    this.sendRaw(`42${this.prefix}${id}${argsJson}`);
+    return withTimeout(answered, ms, 'ack of a raw request').finally(() => this.acks.delete(id));
+  }
+
   /** Resolves with the first argument of the next `event` from the server. */
   waitFor(event: string, ms = 3000): Promise<unknown> {
     return withTimeout(
