@@ -15,6 +15,7 @@ import {
   until,
   type Client,
   type TestServer,
+  sampleOf,
 } from '../support/harness';
 
 interface Attempt {
@@ -42,11 +43,6 @@ function attempt(
       resolve({ socket, ok: false, error });
     });
   });
-}
-
-function metric(text: string, series: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
 
 async function scrape(server: TestServer): Promise<string> {
@@ -156,7 +152,7 @@ describe('connection caps', () => {
         status: 400,
         body: 'ip_limit: too many connections from this address',
       });
-      assert.equal(metric(await scrape(server), refused('ip_limit')), 11);
+      assert.equal(sampleOf(await scrape(server), refused('ip_limit')), 11);
 
       await honestCallWorks(server.url, 'caps');
 
@@ -172,7 +168,7 @@ describe('connection caps', () => {
       closeAll(...held.map((r) => r.socket));
       held = [];
       await until(
-        async () => metric(await scrape(server), PER_IP_ENTRIES) === 0,
+        async () => sampleOf(await scrape(server), PER_IP_ENTRIES) === 0,
         3000,
         'per-IP map to empty',
       );
@@ -195,7 +191,7 @@ describe('connection caps', () => {
       const raw = await rawUpgrade(server.url, '127.0.0.3');
       assert.equal(raw.status, 400);
       assert.match(raw.body, /^ip_rate: too many new connections from this address; retry in \d+ s$/);
-      assert.equal(metric(await scrape(server), refused('ip_rate')), 4);
+      assert.equal(sampleOf(await scrape(server), refused('ip_rate')), 4);
       const other = await attempt(server.url, { localAddress: '127.0.0.4' });
       assert.equal(other.ok, true);
       other.socket.disconnect();
@@ -213,7 +209,7 @@ describe('connection caps', () => {
       const sixth = await attempt(server.url, { localAddress: '127.0.0.20' });
       assert.equal(sixth.ok, false);
       assert.equal((await rawUpgrade(server.url, '127.0.0.21')).body, 'capacity: server at capacity');
-      assert.equal(metric(await scrape(server), refused('capacity')), 2);
+      assert.equal(sampleOf(await scrape(server), refused('capacity')), 2);
       const health = await fetch(`${server.url}/health`);
       assert.equal(health.status, 200);
       assert.equal(((await health.json()) as { status: string }).status, 'ok');
@@ -249,7 +245,7 @@ describe('connection caps', () => {
         held.map((r) => r.ok),
         [true, true, false, true, true, true, false, true],
       );
-      assert.equal(metric(await scrape(server), refused('ip_limit')), 2);
+      assert.equal(sampleOf(await scrape(server), refused('ip_limit')), 2);
     } finally {
       closeAll(...held.map((r) => r.socket));
       await server.close();
@@ -306,9 +302,9 @@ describe('connection caps', () => {
       assert.equal(accepted, 200, 'exactly MAX_CONNECTIONS_PER_IP admitted');
       const text = await scrape(server);
       // Each of the others was refused once: at accept (over the TCP cap) or at the upgrade (cap or rate).
-      assert.equal(metric(text, refused('ip_limit')) + metric(text, refused('ip_rate')), FLOOD - 200);
+      assert.equal(sampleOf(text, refused('ip_limit')) + sampleOf(text, refused('ip_rate')), FLOOD - 200);
       assert.ok(
-        metric(text, refused('ip_rate')) <= FLOOD - 300,
+        sampleOf(text, refused('ip_rate')) <= FLOOD - 300,
         'no more than the minute budget got past the rate',
       );
       assert.ok(healthLatencies.length > 0);
@@ -321,7 +317,7 @@ describe('connection caps', () => {
       closeAll(...flood.map((r) => r.socket));
       flood = [];
       await until(
-        async () => metric(await scrape(server), PER_IP_ENTRIES) === 0,
+        async () => sampleOf(await scrape(server), PER_IP_ENTRIES) === 0,
         5000,
         'per-IP map to empty',
       );
@@ -338,14 +334,14 @@ describe('connection caps', () => {
     try {
       const closedEarly = await silentConnections(Number(port), '127.0.0.7', 70, sockets);
       assert.equal(closedEarly, 70 - 66);
-      assert.equal(metric(await scrape(server), refused('ip_limit')), 4);
+      assert.equal(sampleOf(await scrape(server), refused('ip_limit')), 4);
       assert.equal((await fetch(`${server.url}/health`)).status, 200);
       const other = await attempt(server.url, { localAddress: '127.0.0.8' });
       assert.equal(other.ok, true);
       other.socket.disconnect();
       for (const s of sockets) s.destroy();
       await until(
-        async () => metric(await scrape(server), TCP_ENTRIES) <= 1,
+        async () => sampleOf(await scrape(server), TCP_ENTRIES) <= 1,
         3000,
         'TCP map back to the scraper alone',
       );

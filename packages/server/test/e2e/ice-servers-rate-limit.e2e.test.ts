@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { describe, it } from 'node:test';
-import { startServer } from '../support/harness';
+import { metric, startServer } from '../support/harness';
 
 interface Reply {
   status: number;
@@ -21,13 +21,6 @@ function get(url: string, localAddress: string, headers: Record<string, string> 
     req.on('error', reject);
     req.end();
   });
-}
-
-async function rateLimitedCount(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const series = 'switchboard_rate_limited_total{limit="ice_servers"} ';
-  const line = text.split('\n').find((l) => l.startsWith(series));
-  return line ? Number(line.slice(series.length)) : 0;
 }
 
 describe('GET /webrtc/ice-servers rate limit', () => {
@@ -53,7 +46,7 @@ describe('GET /webrtc/ice-servers rate limit', () => {
       assert.ok(body.error.retryAfterMs > 0 && body.error.retryAfterMs <= 60_000);
       assert.equal(retryAfter, Math.ceil(body.error.retryAfterMs / 1000));
       assert.equal((await get(ice, '127.0.0.3')).status, 429);
-      assert.equal(await rateLimitedCount(server.url), 2);
+      assert.equal(await metric(server, 'switchboard_rate_limited_total{limit="ice_servers"}'), 2);
 
       assert.equal((await get(ice, '127.0.0.4')).status, 200);
       for (let i = 0; i < 10; i++)
@@ -69,7 +62,7 @@ describe('GET /webrtc/ice-servers rate limit', () => {
     try {
       for (let i = 0; i < 100; i++)
         assert.equal((await get(`${server.url}/webrtc/ice-servers`, '127.0.0.3')).status, 200);
-      assert.equal(await rateLimitedCount(server.url), 0);
+      assert.equal(await metric(server, 'switchboard_rate_limited_total{limit="ice_servers"}'), 0);
     } finally {
       await server.close();
     }

@@ -1,20 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  closeAll,
-  connect,
-  join,
-  startServer,
-  type ConnectedClient,
-  type TestServer,
-} from '../support/harness';
-
-async function refusals(server: TestServer, reason: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const series = `switchboard_connections_refused_total{reason="${reason}"} `;
-  const line = text.split('\n').find((l) => l.startsWith(series));
-  return line ? Number(line.slice(series.length)) : 0;
-}
+import { closeAll, connect, join, startServer, type ConnectedClient, metric } from '../support/harness';
 
 /** Connects with `origin` (none when undefined); resolves the client or the handshake error. */
 async function tryConnect(url: string, origin?: string): Promise<ConnectedClient | Error> {
@@ -45,7 +31,7 @@ describe('origin check on the WebSocket upgrade', () => {
         assert.ok(evil instanceof Error, `${origin} was let in`);
         assert.equal(evil.message, 'websocket error');
       }
-      assert.equal(await refusals(server, 'origin'), 4);
+      assert.equal(await metric(server, 'switchboard_connections_refused_total{reason="origin"}'), 4);
 
       // Non-browser clients send no Origin; they are not what the check is about (see ConnectionAdmission).
       const native = await tryConnect(server.url);
@@ -66,7 +52,7 @@ describe('origin check on the WebSocket upgrade', () => {
         assert.ok(!(client instanceof Error), `${origin}: ${String(client)}`);
         clients.push(client);
       }
-      assert.equal(await refusals(server, 'origin'), 0);
+      assert.equal(await metric(server, 'switchboard_connections_refused_total{reason="origin"}'), 0);
     } finally {
       closeAll(...clients);
       await server.close();

@@ -17,6 +17,7 @@ import {
   until,
   type Client,
   type TestServer,
+  metric,
 } from '../support/harness';
 import { RawClient } from '../support/raw-client';
 
@@ -39,12 +40,6 @@ function bigCandidate(n: number) {
 }
 
 /** Value of one sample in the Prometheus text of GET /metrics (0 when absent). */
-async function metric(server: TestServer, sample: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(sample + ' '));
-  return line ? Number(line.slice(sample.length + 1)) : 0;
-}
-
 const forced = (reason: string) => `switchboard_forced_disconnects_total{reason="${reason}"}`;
 const TRACKED = 'switchboard_internal_entries{collection="outbound_tracked"}';
 

@@ -202,11 +202,18 @@ export function rawEmit(socket: Client, event: string, ...args: unknown[]): void
   (socket.emit as unknown as (e: string, ...a: unknown[]) => void)(event, ...args);
 }
 
-/** Reads one sample of a metric from `GET /metrics` (name with labels, as exposed); NaN when absent. */
+/**
+ * Reads one sample of a metric from `GET /metrics` (name with labels, as exposed); 0 when absent (a
+ * labelled counter is exported from its first increment).
+ */
 export async function metric(server: TestServer, sample: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  return sampleOf(await (await fetch(`${server.url}/metrics`)).text(), sample);
+}
+
+/** One sample's value in a Prometheus text exposition; 0 when absent. */
+export function sampleOf(text: string, sample: string): number {
   const line = text.split('\n').find((l) => l.startsWith(sample + ' '));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
 }
 
 /** Emits with an ack callback and no timeout, not waiting: for floods. `onAck` gets each answer. */
