@@ -1,5 +1,5 @@
-// The demo page served at `/`: `/?room=NAME[&name=Ada][&relay=1][&debug=1]`. It uses only the SDK's
-// public API (loaded from ./switchboard.js, as any page would).
+// The demo page served at `/`: `/?room=NAME[&name=Ada][&token=JWT][&relay=1][&debug=1]`. It uses only
+// the SDK's public API (loaded from ./switchboard.js, as any page would).
 import { SwitchboardClient, type ConnectionState, type SwitchboardError } from '@switchboard/client';
 
 declare global {
@@ -16,21 +16,53 @@ const room = params.get('room')?.trim() ?? '';
 const displayName = params.get('name')?.trim() || undefined;
 const relayOnly = params.get('relay') === '1';
 const debug = params.get('debug') === '1';
+const TOKEN_KEY = 'switchboard.token';
+const token = takeToken();
 
 if (room) void startCall(room);
 else showJoinForm();
+
+/**
+ * The access token from `?token=`, for servers with authentication on. It is moved out of the
+ * address bar (into this tab's sessionStorage, so that a reload or "Rejoin" still has it): the
+ * address is what people share to invite others, and each of them needs a token of their own.
+ */
+function takeToken(): string | undefined {
+  const fromUrl = params.get('token')?.trim();
+  if (fromUrl) {
+    sessionStorage.setItem(TOKEN_KEY, fromUrl);
+    const visible = new URLSearchParams(params);
+    visible.delete('token');
+    const query = visible.toString();
+    history.replaceState(null, '', `${location.pathname}${query ? `?${query}` : ''}${location.hash}`);
+  }
+  return fromUrl || sessionStorage.getItem(TOKEN_KEY) || undefined;
+}
 
 function showJoinForm(): void {
   $('join').hidden = false;
   const roomInput = $<HTMLInputElement>('join-room');
   roomInput.value = `room-${Math.random().toString(36).slice(2, 7)}`;
   $<HTMLInputElement>('join-name').value = localStorage.getItem('switchboard.name') ?? '';
+  const tokenInput = $<HTMLInputElement>('join-token');
+  tokenInput.value = token ?? '';
+  void fetch('webrtc/config')
+    .then((response) => (response.ok ? response.json() : {}))
+    .then((config: { authRequired?: boolean }) => {
+      // Only servers with authentication on ask for a token.
+      if (!config.authRequired) return;
+      $('join-token-label').hidden = false;
+      tokenInput.required = true;
+    })
+    .catch(() => undefined);
   $<HTMLFormElement>('join-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const name = $<HTMLInputElement>('join-name').value.trim();
     localStorage.setItem('switchboard.name', name);
     const next = new URLSearchParams({ room: roomInput.value.trim() });
     if (name) next.set('name', name);
+    const newToken = tokenInput.value.trim();
+    if (newToken) next.set('token', newToken);
     location.search = next.toString();
   });
 }
@@ -71,12 +103,17 @@ async function startCall(roomId: string): Promise<void> {
     localStream,
     iceTransportPolicy: relayOnly ? 'relay' : 'all',
     logLevel: debug ? 'debug' : 'info',
+    token,
   });
   window.switchboard = client;
 
   client.on('stateChange', ({ state }) => showState(state));
   client.on('peerJoined', (peer) => {
-    tileFor(peer.peerId, peer.displayName || `Guest ${peer.peerId.slice(0, 4)}`);
+    const tile = tileFor(peer.peerId, peer.displayName || peer.userId || `Guest ${peer.peerId.slice(0, 4)}`);
+    if (peer.userId !== undefined) {
+      tile.dataset.userId = peer.userId;
+      tile.title = `user ${peer.userId}`;
+    }
     updateEmpty();
   });
   client.on('peerLeft', ({ peerId }) => {
@@ -100,7 +137,17 @@ async function startCall(roomId: string): Promise<void> {
   client.on('reconnected', ({ resumed }) =>
     notice(resumed ? 'Reconnected to the server.' : 'Reconnected: the room was joined again.'),
   );
-  client.on('error', (error) => showError(error));
+  client.on('error', (error) => showError(error, roomId));
+  let leaving = false;
+  client.on('closed', () => {
+    // The server ended the session (the Leave button shows its own screen).
+    if (leaving) return;
+    localStream?.getTracks().forEach((track) => track.stop());
+    $('call').hidden = true;
+    $('controls').hidden = true;
+    $('left').hidden = false;
+    $('left-title').textContent = 'The call ended';
+  });
 
   $('mute').addEventListener('click', (event) => {
     const button = event.currentTarget as HTMLButtonElement;
@@ -117,6 +164,7 @@ async function startCall(roomId: string): Promise<void> {
     button.textContent = off ? 'Start video' : 'Stop video';
   });
   $('leave').addEventListener('click', async () => {
+    leaving = true;
     await client.close();
     localStream?.getTracks().forEach((track) => track.stop());
     $('call').hidden = true;
@@ -174,19 +222,47 @@ function showState(state: ConnectionState): void {
   status.textContent = state;
 }
 
-function showError(error: SwitchboardError): void {
-  const item = notice(error.message, 'error');
-  item.dataset.errorReason = error.reason;
-  if (error.peerId) item.dataset.peerId = error.peerId;
+const MINT_HINT = 'A developer can mint one with: npm run token -- --sub NAME --room ROOM';
+
+/** What to tell the person when the server refuses them; `null` for errors shown as the SDK words them. */
+function explain(error: SwitchboardError, roomId: string): string | null {
+  switch (error.code) {
+    case 'UNAUTHORIZED':
+      return token
+        ? `The server did not accept your access token (it is invalid or has expired). Open the page with a new ?token=… ${MINT_HINT}`
+        : `This server requires an access token. Open the page with ?token=… added to its address. ${MINT_HINT}`;
+    case 'FORBIDDEN':
+      return error.reason === 'join-rejected'
+        ? `Your access token does not let you join the room "${roomId}". Ask for a token for this room.`
+        : 'The renewed access token was refused: it is another user’s, or no longer grants this room.';
+    case 'TOKEN_EXPIRED':
+      return 'Your access token expired, so the server ended the call. Reload the page with a new ?token=….';
+    case 'SESSION_REPLACED':
+      return 'You joined this call from another tab or device, so this page left it.';
+    default:
+      return null;
+  }
 }
 
-function notice(text: string, kind: 'info' | 'error' = 'info'): HTMLLIElement {
+function showError(error: SwitchboardError, roomId: string): void {
+  const text = explain(error, roomId);
+  // Refusals stay on screen: nothing else will happen until the person acts.
+  const item = notice(text ?? error.message, 'error', text === null);
+  item.dataset.errorReason = error.reason;
+  if (error.code) item.dataset.errorCode = error.code;
+  if (error.peerId) item.dataset.peerId = error.peerId;
+  if (text !== null) $('left-detail').textContent = text;
+  // A refused or expired token is of no further use (the join form would offer it again).
+  if (error.code === 'UNAUTHORIZED' || error.code === 'TOKEN_EXPIRED') sessionStorage.removeItem(TOKEN_KEY);
+}
+
+function notice(text: string, kind: 'info' | 'error' = 'info', expires = true): HTMLLIElement {
   const item = document.createElement('li');
   item.dataset.testid = 'notice';
   item.className = kind;
   item.textContent = text;
   $('notices').append(item);
   // Kept in the DOM (hidden) so the page's history stays inspectable.
-  setTimeout(() => item.classList.add('expired'), kind === 'error' ? 10_000 : 5_000);
+  if (expires) setTimeout(() => item.classList.add('expired'), kind === 'error' ? 10_000 : 5_000);
   return item;
 }

@@ -7,7 +7,7 @@
  *                         │                      │ socket lost                 │
  *                         │                      ▼                             │
  *                         └──policy gives up──▶ disconnected ◀── reconnecting ─┘
- * any state ──close()──▶ closed
+ * any state ──close() / session replaced / token expired──▶ closed
  * ```
  */
 export const ConnectionState = {
@@ -19,9 +19,9 @@ export const ConnectionState = {
   Connected: 'connected',
   /** The socket was lost; peer connections stay up while the client reconnects and resumes. */
   Reconnecting: 'reconnecting',
-  /** The reconnect policy gave up, or the server refused the join for good. `connect()` may be called again. */
+  /** The reconnect policy gave up, or the server refused the join or the access token for good. `connect()` may be called again. */
   Disconnected: 'disconnected',
-  /** `close()` was called. Terminal. */
+  /** `close()` was called, or the server ended the session for good (`session-replaced`, or `TOKEN_EXPIRED` without `getToken`). Terminal. */
   Closed: 'closed',
 } as const;
 

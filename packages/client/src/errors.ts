@@ -19,6 +19,19 @@ export const ErrorReason = {
   NegotiationFailed: 'negotiation-failed',
   /** A peer connection never left `new` even after being recreated. */
   ConnectionStuck: 'connection-stuck',
+  /**
+   * The server refused the access token, and no new one could fix it. `code`: `UNAUTHORIZED` (the
+   * handshake was refused: token missing, invalid or expired), `TOKEN_EXPIRED` (the connection's
+   * token expired and there is no `getToken` to renew it) or `FORBIDDEN` (`getToken` gave another
+   * user's token, or one whose grant no longer covers the room, which the client then left).
+   * `cause` holds the underlying error, when there is one.
+   */
+  Unauthorized: 'unauthorized',
+  /**
+   * Another connection (a new tab or device of the same user) resumed this client's session; the
+   * server closed this one and the client closed itself without reconnecting. `code` is `SESSION_REPLACED`.
+   */
+  SessionReplaced: 'session-replaced',
   /** The operation needs an open client, but `close()` was called. */
   Closed: 'closed',
 } as const;
@@ -50,7 +63,7 @@ export class SwitchboardError extends Error {
       cause?: unknown;
     } = {},
   ) {
-    super(message);
+    super(message, extra.cause === undefined ? undefined : { cause: extra.cause });
   }
 
   get peerId(): string | undefined {
@@ -132,6 +145,28 @@ export class SwitchboardError extends Error {
       ErrorReason.ConnectionStuck,
       `connection to ${peerId} stayed in "new" after ${recreations} recreations`,
       { peerId },
+    );
+  }
+
+  /**
+   * The server refused the token. `code` is the server's (`UNAUTHORIZED`, `TOKEN_EXPIRED`,
+   * `FORBIDDEN`), `detail` its message.
+   */
+  static unauthorized(code: string, detail: string, cause?: unknown): SwitchboardError {
+    const what =
+      code === 'TOKEN_EXPIRED'
+        ? 'the access token expired and there is no getToken to renew it'
+        : code === 'FORBIDDEN'
+          ? 'the server refused the renewed access token'
+          : 'the server refused the access token';
+    return new SwitchboardError(ErrorReason.Unauthorized, `${what}: ${code}: ${detail}`, { code, cause });
+  }
+
+  static sessionReplaced(detail: string): SwitchboardError {
+    return new SwitchboardError(
+      ErrorReason.SessionReplaced,
+      `this session was taken over by another connection (another tab or device); not reconnecting: ${detail}`,
+      { code: 'SESSION_REPLACED' },
     );
   }
 

@@ -27,7 +27,7 @@ export type SignalEvent = 'offer' | 'answer' | 'iceCandidate';
 type SignalPayload<E extends SignalEvent> = E extends 'iceCandidate' ? IceCandidateRequest : SdpSignalRequest;
 
 /** Requests that are only meaningful on the current connection (not queued across reconnects). */
-export type RequestEvent = 'joinRoom' | 'leaveRoom' | 'connectionState';
+export type RequestEvent = 'joinRoom' | 'leaveRoom' | 'connectionState' | 'refreshToken';
 
 /** The acknowledgement an event's callback receives. */
 export type AckOf<E extends keyof ClientToServerEvents> = Parameters<
@@ -55,7 +55,12 @@ export interface SignalChannelOptions {
   resumeTimeoutMs: number;
   reconnectPolicy: () => ReconnectPolicy;
   resumeWindowMs?: number;
-  authToken?: string;
+  /**
+   * The access token to present in the handshake (`auth.token`), asked for before every connection
+   * attempt so that it is always the latest. A rejection counts as a failed attempt (retried by the
+   * policy). None: no token is sent.
+   */
+  authToken?: () => Promise<string | undefined>;
   /** The server's signal rate limit (`GET /webrtc/config`): signals are paced to stay within it. */
   signalRate?: { perSecond: number; burst: number };
   logger: Logger;
@@ -74,6 +79,12 @@ export interface SignalChannelHooks {
   onResumedLater(event: ResumedEvent): void;
   /** A queued signal failed for good. */
   onSignalFailed(error: SwitchboardError, to: string, event: SignalEvent): void;
+  /**
+   * The server refused the handshake's token (`connect_error` UNAUTHORIZED). Return true to try
+   * again (after the policy's delay, with whatever `authToken` gives next), false to stop
+   * connecting (`open()` starts again). Without this hook the policy decides, as for any error.
+   */
+  onUnauthorized?(error: Error): boolean;
 }
 
 interface OutboxEntry {
@@ -119,6 +130,8 @@ export class SignalChannel {
   private lastReason = '';
   private serverHintMs: number | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bumped by every connection attempt, so that a token that arrives late opens nothing. */
+  private connectGeneration = 0;
   /** The code of the last `disconnectReason` the server sent, until the disconnect it announced. */
   private serverReason: string | undefined;
   /** Paces signals to the server's published `signalRate`; none when it publishes no limit. */
@@ -265,8 +278,25 @@ export class SignalChannel {
 
   private connectNow(): void {
     if (this.closed) return;
+    const generation = ++this.connectGeneration;
+    const getToken = this.options.authToken;
+    if (!getToken) return this.openSocket(undefined);
+    getToken().then(
+      (token) => {
+        if (!this.closed && generation === this.connectGeneration) this.openSocket(token);
+      },
+      (error: unknown) => {
+        if (this.closed || generation !== this.connectGeneration) return;
+        const text = error instanceof Error ? error.message : String(error);
+        this.options.logger.warn(`no access token for the connection: ${text}`);
+        this.scheduleRetry(`getToken failed: ${text}`);
+      },
+    );
+  }
+
+  private openSocket(token: string | undefined): void {
     const auth: HandshakeAuth = {};
-    if (this.options.authToken) auth.token = this.options.authToken;
+    if (token) auth.token = token;
     if (this.resumeToken) auth.resumeToken = this.resumeToken;
     this.socket.auth = auth as Record<string, unknown>;
     this.attempt = { sentToken: this.resumeToken !== null, connected: false, finished: false };
@@ -348,6 +378,11 @@ export class SignalChannel {
   private onConnectError(error: Error): void {
     if (this.closed) return;
     this.options.logger.debug(`connection attempt failed: ${error.message}`);
+    if (isUnauthorized(error) && this.hooks.onUnauthorized && !this.hooks.onUnauthorized(error)) {
+      // Stopped for good by the owner; `open()` starts a new loop.
+      clearTimeout(this.retryTimer);
+      return;
+    }
     this.scheduleRetry(error.message);
   }
 
@@ -498,4 +533,10 @@ export class SignalChannel {
     const index = this.outbox.indexOf(entry);
     if (index >= 0) this.outbox.splice(index, 1);
   }
+}
+
+/** A `connect_error` of a handshake the server refused for its token (`message` and `data.code` are `UNAUTHORIZED`). */
+function isUnauthorized(error: Error): boolean {
+  const data = (error as Error & { data?: { code?: unknown } }).data;
+  return error.message === 'UNAUTHORIZED' || data?.code === 'UNAUTHORIZED';
 }

@@ -6,6 +6,7 @@ import {
   type PeerInfo,
   type PeerLeftReason,
   type ResumedEvent,
+  type DisconnectReasonEvent,
   type SdpSignalMessage,
   type IceCandidateMessage,
   ErrorCode,
@@ -17,6 +18,7 @@ import { ConnectionState } from './connection-state.js';
 import { TypedEmitter } from './typed-emitter.js';
 import { SwitchboardError } from './errors.js';
 import { type Logger, type LogLevel, createConsoleLogger } from './logger.js';
+import { tokenExpiresAt, tokenRefreshDelayMs } from './auth-token.js';
 import { type IceRestartReason, type PeerLinkDiagnostics, PeerLink } from './peer-link.js';
 import { DefaultReconnectPolicy, type ReconnectPolicy } from './reconnect-policy.js';
 import { type SessionOutcome, type SignalEvent, SignalChannel } from './signal-channel.js';
@@ -55,7 +57,25 @@ export interface SwitchboardClientOptions {
   iceRestartMinIntervalMs?: number;
   /** Open a data channel with every peer (`send`, `dataChannelMessage`). Default true. */
   dataChannel?: boolean;
-  /** Bearer token for servers that authenticate the handshake (`auth.token`). Default: none. */
+  /**
+   * Access token (a JWT) for a server that requires authentication: sent in the handshake
+   * (`auth.token`) and as `Authorization: Bearer` to `GET /webrtc/ice-servers`. Alone, it cannot be
+   * renewed: the server ends the session at its `exp` (the client warns once). Default: none, or
+   * the first `getToken()` result when `getToken` is given.
+   */
+  token?: string;
+  /**
+   * Returns a fresh access token (of the same user). Called before the first connection when there
+   * is no `token`, ahead of each token's expiry (at the later of 75 % of its lifetime and one minute
+   * before its `exp`; the renewed token goes to the server with `refreshToken`, so calls carry on),
+   * before a reconnection whose token is due, and after the server refused a token (UNAUTHORIZED,
+   * 3 times in a row at most) or ended the connection for TOKEN_EXPIRED. A rejection at a
+   * (re)connection counts as a failed attempt of the reconnect policy. Default: none.
+   * @example
+   * getToken: async () => (await fetch('/api/switchboard-token', { method: 'POST' })).text()
+   */
+  getToken?: () => Promise<string>;
+  /** @deprecated Use `token` (same meaning; `token` wins when both are set). */
   authToken?: string;
   /** Where diagnostics go. Default: `console`, filtered by `logLevel`. */
   logger?: Logger;
@@ -66,6 +86,8 @@ export interface SwitchboardClientOptions {
 /** A remote peer of the room. */
 export interface RemotePeer {
   peerId: string;
+  /** The peer's authenticated user (its token's `sub`), when the server requires authentication. */
+  userId?: string;
   displayName: string;
   /** Unix epoch ms when it joined. */
   joinedAt: number;
@@ -148,9 +170,13 @@ export interface SwitchboardEvents {
   };
   /** An ICE restart started for a peer (asked by the server, on local failure, or by `restartIce`). */
   iceRestart: { peerId: string; reason: IceRestartReason; attempt?: number };
-  /** Something failed; see `SwitchboardError.reason`. The client keeps running unless its state says otherwise. */
+  /**
+   * Something failed; see `SwitchboardError.reason`. The client keeps running unless its state says
+   * otherwise: `unauthorized` (the token was refused for good) leaves it `disconnected`;
+   * `session-replaced`, and `unauthorized` with code `TOKEN_EXPIRED`, close it.
+   */
   error: SwitchboardError;
-  /** `close()` completed. */
+  /** The client closed: `close()` completed, or the server ended the session for good (after an `error`). */
   closed: { reason: string };
 }
 
@@ -171,6 +197,10 @@ const DEFAULT_CONFIG: ClientConfigResponse = {
   maxPeersPerRoom: 16,
 };
 const HTTP_TIMEOUT_MS = 5000;
+/** Handshakes refused as UNAUTHORIZED in a row, each with a new `getToken()` token, before giving up. */
+const MAX_UNAUTHORIZED_RETRIES = 3;
+/** Shortest wait between two scheduled token refreshes, ms (a `getToken` that returns stale tokens must not spin). */
+const MIN_TOKEN_REFRESH_DELAY_MS = 1000;
 const SEEN_IDS_PER_PEER = 256;
 const LEAVE_TIMEOUT_MS = 1000;
 
@@ -216,6 +246,17 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
   private closePromise: Promise<void> | null = null;
   private readonly instanceId = Math.random().toString(36).slice(2, 10) + Date.now().toString(36);
   private messageCounter = 0;
+  /** The latest access token: presented by every handshake and `GET /webrtc/ice-servers`. */
+  private token: string | undefined;
+  /** Its `exp` (epoch ms) and when the client got it, for the refresh schedule. */
+  private tokenExpiresAt: number | null = null;
+  private tokenReceivedAt = 0;
+  /** The server refused or expired the current token: the next handshake asks `getToken` for a new one. */
+  private tokenStale = false;
+  private tokenFetch: Promise<string> | null = null;
+  private tokenTimer: ReturnType<typeof setTimeout> | undefined;
+  private unauthorizedRetries = 0;
+  private warnedTokenExpiry = false;
 
   constructor(options: SwitchboardClientOptions) {
     super(options.logger ?? createConsoleLogger(options.logLevel ?? 'warn'));
@@ -224,6 +265,8 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     if (!options.room) throw new TypeError('options.room is required');
     this.options = { ...options, url };
     this.localStream = options.localStream ?? null;
+    const token = options.token ?? options.authToken;
+    if (token) this.useToken(token);
   }
 
   /** The client's own state. */
@@ -253,6 +296,9 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     });
     this.connectPromise.catch(() => undefined); // the caller may not await it; errors are also events
     this.setState(ConnectionState.Connecting);
+    this.unauthorizedRetries = 0;
+    this.warnIfTokenCannotBeRenewed();
+    this.scheduleTokenRefresh();
     void this.start();
     return this.connectPromise;
   }
@@ -288,7 +334,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
         reconnectPolicy: () => this.policy ?? new DefaultReconnectPolicy(),
         resumeWindowMs: config.resumeWindowMs,
         signalRate: config.signalRate,
-        authToken: this.options.authToken,
+        authToken: this.token || this.options.getToken ? () => this.handshakeToken() : undefined,
         logger: this.logger,
       },
       {
@@ -309,9 +355,11 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
           }
           this.safeEmit('error', error);
         },
+        onUnauthorized: (error) => this.onTokenRefused(error),
       },
     );
     const socket = channel.socket;
+    socket.on('disconnectReason', (event) => this.onDisconnectReason(event));
     socket.on('peerJoined', (event) => {
       if (event.roomId !== this.options.room || event.peerId === this.selfId) return;
       this.addPeer(event, false);
@@ -337,6 +385,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
 
   private onSessionReady(outcome: SessionOutcome): void {
     if (this.currentState === ConnectionState.Closed) return;
+    this.unauthorizedRetries = 0;
     switch (outcome.kind) {
       case 'fresh':
         void this.join();
@@ -463,6 +512,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
 
   private onGiveUp(reason: string): void {
     const error = SwitchboardError.signalingUnavailable(reason);
+    clearTimeout(this.tokenTimer);
     this.setState(ConnectionState.Disconnected);
     this.connectPromise = null;
     this.safeEmit('error', error);
@@ -476,6 +526,191 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     if (!pending) return;
     if (error) pending.reject(error);
     else if (result) pending.resolve(result);
+  }
+
+  // ---- access token ----
+
+  private useToken(token: string): void {
+    this.token = token;
+    this.tokenStale = false;
+    this.tokenReceivedAt = Date.now();
+    this.tokenExpiresAt = tokenExpiresAt(token);
+    this.scheduleTokenRefresh();
+  }
+
+  /** A new token from `getToken()`, shared by concurrent callers (the refresh timer, a handshake). */
+  private fetchToken(): Promise<string> {
+    const getToken = this.options.getToken;
+    if (!getToken) return Promise.reject(new Error('no getToken option'));
+    this.tokenFetch ??= (async () => {
+      try {
+        const token = await getToken();
+        if (typeof token !== 'string' || token.length === 0) {
+          throw new TypeError('getToken() must resolve with a non-empty string');
+        }
+        if (this.currentState !== ConnectionState.Closed) this.useToken(token);
+        return token;
+      } finally {
+        this.tokenFetch = null;
+      }
+    })();
+    return this.tokenFetch;
+  }
+
+  /** The token a handshake presents: the current one, unless it was refused or its refresh is due. */
+  private async handshakeToken(): Promise<string | undefined> {
+    if (!this.options.getToken) return this.token;
+    const due =
+      this.tokenExpiresAt !== null &&
+      tokenRefreshDelayMs(this.tokenExpiresAt, this.tokenReceivedAt, Date.now()) === 0;
+    if (this.token === undefined || this.tokenStale || due) return this.fetchToken();
+    return this.token;
+  }
+
+  private scheduleTokenRefresh(delayMs?: number): void {
+    clearTimeout(this.tokenTimer);
+    this.tokenTimer = undefined;
+    const inactive: ConnectionState[] = [
+      ConnectionState.Idle,
+      ConnectionState.Disconnected,
+      ConnectionState.Closed,
+    ];
+    if (!this.options.getToken || inactive.includes(this.currentState)) return;
+    if (delayMs === undefined) {
+      if (this.tokenExpiresAt === null) return; // not a JWT with `exp`: renewed when the server asks
+      delayMs = tokenRefreshDelayMs(this.tokenExpiresAt, this.tokenReceivedAt, Date.now());
+    }
+    delayMs = Math.min(Math.max(delayMs, MIN_TOKEN_REFRESH_DELAY_MS), 2 ** 31 - 1);
+    this.tokenTimer = setTimeout(() => void this.refreshToken(), delayMs);
+  }
+
+  /** Gets a new token and hands it to the server on the live connection (`refreshToken`). */
+  private async refreshToken(): Promise<void> {
+    let token: string;
+    try {
+      token = await this.fetchToken(); // schedules the next refresh
+    } catch (error) {
+      this.logger.warn('getToken() failed; trying again shortly', error);
+      this.retryTokenRefresh();
+      return;
+    }
+    const channel = this.channel;
+    // Not connected: the next handshake presents the new token.
+    if (!channel?.isReady || this.currentState === ConnectionState.Closed) return;
+    let result;
+    try {
+      result = await channel.request('refreshToken', { token }, 1);
+    } catch (error) {
+      if (!channel.socket.connected) return;
+      this.logger.warn('refreshToken was not acknowledged; trying again shortly', error);
+      this.retryTokenRefresh();
+      return;
+    }
+    if (this.closePromise) return; // closed while waiting
+    if (result.ok && result.leftRooms?.includes(this.options.room)) {
+      // The new token's grant no longer covers this room: the server has taken us out of it.
+      this.leaveRoomForGood(
+        SwitchboardError.unauthorized(
+          ErrorCode.FORBIDDEN,
+          `the renewed token does not grant room "${this.options.room}"; the server removed this client from it`,
+        ),
+      );
+      return;
+    }
+    if (result.ok) {
+      this.logger.debug(`access token renewed; it expires at ${new Date(result.expiresAt).toISOString()}`);
+      if (this.tokenExpiresAt === null && this.token === token) {
+        // An opaque token: the server's answer is the only way to know its expiry.
+        this.tokenExpiresAt = result.expiresAt;
+        this.scheduleTokenRefresh();
+      }
+      return;
+    }
+    const { code, message } = result.error;
+    if (code === ErrorCode.FORBIDDEN) {
+      // A token of another user: asking again would give the same. The server ends the session at
+      // the old token's expiry, and the reconnection then presents this token.
+      this.safeEmit('error', SwitchboardError.unauthorized(code, message));
+      return;
+    }
+    this.logger.warn(`refreshToken refused (${code}: ${message}); trying again shortly`);
+    if (code === ErrorCode.UNAUTHORIZED && this.token === token) this.tokenStale = true;
+    this.retryTokenRefresh(result.error.retryAfterMs);
+  }
+
+  /** The server no longer has us in the room (and will not take us back with this token): end the call. */
+  private leaveRoomForGood(error: SwitchboardError): void {
+    const channel = this.channel;
+    for (const peerId of [...this.peers.keys()]) this.removePeer(peerId, 'left');
+    this.channel = null;
+    this.selfId = null;
+    channel?.close();
+    clearTimeout(this.tokenTimer);
+    this.setState(ConnectionState.Disconnected);
+    this.connectPromise = null;
+    this.safeEmit('error', error);
+    this.settleConnect(error);
+  }
+
+  /** Another refresh attempt soon: a third of the time the current token has left, within 1-10 s. */
+  private retryTokenRefresh(hintMs?: number): void {
+    const left = (this.tokenExpiresAt ?? Date.now()) - Date.now();
+    this.scheduleTokenRefresh(hintMs ?? Math.min(Math.max(left / 3, 1000), 10_000));
+  }
+
+  private warnIfTokenCannotBeRenewed(): void {
+    if (this.options.getToken || this.tokenExpiresAt === null || this.warnedTokenExpiry) return;
+    this.warnedTokenExpiry = true;
+    const seconds = Math.round((this.tokenExpiresAt - Date.now()) / 1000);
+    this.logger.warn(
+      `the access token expires at ${new Date(this.tokenExpiresAt).toISOString()} (in ${seconds} s) and ` +
+        'there is no getToken option to renew it: the server will end this session then',
+    );
+  }
+
+  /** `connect_error` UNAUTHORIZED. True: try again with a new token; false: stop. */
+  private onTokenRefused(cause: Error): boolean {
+    const detail = (cause as Error & { data?: { message?: unknown } }).data?.message;
+    const text = typeof detail === 'string' ? detail : cause.message;
+    if (this.options.getToken && this.unauthorizedRetries < MAX_UNAUTHORIZED_RETRIES) {
+      this.unauthorizedRetries += 1;
+      this.tokenStale = true;
+      this.logger.warn(
+        `the server refused the access token (${text}); retrying with a new one ` +
+          `(${this.unauthorizedRetries}/${MAX_UNAUTHORIZED_RETRIES})`,
+      );
+      return true;
+    }
+    const hint = this.token ? '' : ' (this server requires a token: pass the token or getToken option)';
+    const error = SwitchboardError.unauthorized(ErrorCode.UNAUTHORIZED, text + hint, cause);
+    clearTimeout(this.tokenTimer);
+    this.setState(ConnectionState.Disconnected);
+    this.connectPromise = null;
+    this.safeEmit('error', error);
+    this.settleConnect(error);
+    return false;
+  }
+
+  /** The server says why it is about to disconnect us. */
+  private onDisconnectReason(event: DisconnectReasonEvent): void {
+    if (this.currentState === ConnectionState.Closed) return;
+    switch (event.code) {
+      case ErrorCode.SESSION_REPLACED:
+        // Another tab or device resumed this session: reconnecting would take it back from them.
+        void this.closeFor(SwitchboardError.sessionReplaced(event.message));
+        return;
+      case ErrorCode.TOKEN_EXPIRED:
+        if (this.options.getToken) {
+          // The refresh did not arrive in time: reconnect with a new token (resuming the session, or
+          // rejoining when the server let it go, as Switchboard's does on TOKEN_EXPIRED).
+          this.tokenStale = true;
+          return;
+        }
+        void this.closeFor(SwitchboardError.unauthorized(event.code, event.message));
+        return;
+      default:
+        return; // e.g. RATE_LIMITED: the channel reconnects as after any loss
+    }
   }
 
   // ---- peers ----
@@ -650,13 +885,21 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
 
   private async refreshIceServers(): Promise<RTCIceServer[] | null> {
     if (this.options.iceServers) return this.options.iceServers;
-    try {
-      const response = await fetchJson<IceServersResponse>(`${this.options.url}/webrtc/ice-servers`);
-      this.useIceServers(response.iceServers, response.expiresAt);
-      return this.iceServers;
-    } catch (error) {
-      this.logger.warn('GET /webrtc/ice-servers failed', error);
-      return null;
+    const url = `${this.options.url}/webrtc/ice-servers`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const token = await this.handshakeToken();
+        const response = await fetchJson<IceServersResponse>(url, token);
+        this.useIceServers(response.iceServers, response.expiresAt);
+        return this.iceServers;
+      } catch (error) {
+        if (error instanceof HttpError && error.status === 401 && this.options.getToken && attempt === 1) {
+          this.tokenStale = true; // refused: once more with a new token
+          continue;
+        }
+        this.logger.warn('GET /webrtc/ice-servers failed', error);
+        return null;
+      }
     }
   }
 
@@ -784,16 +1027,28 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
    */
   close(): Promise<void> {
     if (this.closePromise) return this.closePromise;
-    this.closePromise = this.shutdown();
+    this.closePromise = this.shutdown('closed by the application', true);
     return this.closePromise;
   }
 
-  private async shutdown(): Promise<void> {
+  /** Closes the client because the server ended the session for good, after emitting `error`. */
+  private closeFor(error: SwitchboardError): Promise<void> {
+    if (this.closePromise) return this.closePromise;
+    this.safeEmit('error', error);
+    // No leaveRoom: the server has already let go of this connection (and, when the session was
+    // replaced, the room membership belongs to the new connection).
+    this.closePromise = this.shutdown(error.message, false);
+    this.settleConnect(error);
+    return this.closePromise;
+  }
+
+  private async shutdown(reason: string, leave: boolean): Promise<void> {
     const channel = this.channel;
-    const wasJoined = channel?.isReady === true && this.selfId !== null;
+    const wasJoined = leave && channel?.isReady === true && this.selfId !== null;
     this.setState(ConnectionState.Closed);
     this.joinGeneration += 1;
     clearTimeout(this.iceRefreshTimer);
+    clearTimeout(this.tokenTimer);
     for (const { link } of this.peers.values()) link.close();
     this.peers.clear();
     this.settleConnect(SwitchboardError.closed());
@@ -805,7 +1060,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     }
     channel?.close();
     this.channel = null;
-    this.safeEmit('closed', { reason: 'closed by the application' });
+    this.safeEmit('closed', { reason });
   }
 
   private setState(state: ConnectionState): void {
@@ -819,6 +1074,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
 
 function toRemotePeer(peer: PeerInfo | RemotePeer): RemotePeer {
   const info: RemotePeer = { peerId: peer.peerId, displayName: peer.displayName, joinedAt: peer.joinedAt };
+  if (peer.userId !== undefined) info.userId = peer.userId;
   if (peer.metadata) info.metadata = peer.metadata;
   return info;
 }
@@ -833,12 +1089,23 @@ function toWireCandidate(candidate: RTCIceCandidateInit | null): IceCandidateIni
   };
 }
 
-async function fetchJson<T>(url: string): Promise<T> {
+class HttpError extends Error {
+  constructor(
+    readonly url: string,
+    readonly status: number,
+  ) {
+    super(`GET ${url}: HTTP ${status}`);
+  }
+}
+
+async function fetchJson<T>(url: string, token?: string): Promise<T> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), HTTP_TIMEOUT_MS);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
   try {
-    const response = await fetch(url, { signal: controller.signal, headers: { accept: 'application/json' } });
-    if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+    const response = await fetch(url, { signal: controller.signal, headers });
+    if (!response.ok) throw new HttpError(url, response.status);
     return (await response.json()) as T;
   } finally {
     clearTimeout(timer);

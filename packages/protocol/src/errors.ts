@@ -30,6 +30,21 @@ export const ErrorCode = {
   RATE_LIMITED: 'RATE_LIMITED',
   /** The peer is already in `MAX_ROOMS_PER_PEER` rooms; leave one first. */
   TOO_MANY_ROOMS: 'TOO_MANY_ROOMS',
+  /**
+   * Authentication is on and the token (handshake `auth.token`, HTTP `Authorization: Bearer`, or
+   * `refreshToken`) is missing, invalid or expired. Also the `connect_error` message of a refused
+   * handshake, whose `data` is `{ code: 'UNAUTHORIZED', message }`.
+   */
+  UNAUTHORIZED: 'UNAUTHORIZED',
+  /** The token is valid but does not grant this: a room outside its `room`/`rooms` claim, or a `refreshToken` for another `sub`. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** (`disconnectReason`) The connection's token expired without a `refreshToken`. */
+  TOKEN_EXPIRED: 'TOKEN_EXPIRED',
+  /**
+   * (`disconnectReason`) Another connection resumed this peer with its resume token (the same user,
+   * when authentication is on): this one is closed. The client should not reconnect on its own.
+   */
+  SESSION_REPLACED: 'SESSION_REPLACED',
   /** An unexpected server fault. Internal details are logged, never sent. */
   INTERNAL: 'INTERNAL',
 } as const;

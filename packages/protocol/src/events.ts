@@ -34,6 +34,8 @@ export interface IceServer {
 /** A peer in a room, as others see it. */
 export interface PeerInfo {
   peerId: string;
+  /** The authenticated user (the token's `sub`), when the server requires authentication. */
+  userId?: string;
   displayName: string;
   /** Unix epoch milliseconds. */
   joinedAt: number;
@@ -69,6 +71,27 @@ export interface ClientConfigResponse {
    * (0 = no limit) and the burst above it. A client that paces itself to this is never refused.
    */
   signalRate?: { perSecond: number; burst: number };
+  /** Whether connections and `GET /webrtc/ice-servers` need a token (`auth.token`, `Authorization: Bearer`). */
+  authRequired?: boolean;
+}
+
+/** `refreshToken` payload: a newer token of the same user, before the current one expires. */
+export type RefreshTokenRequest = z.input<Schemas['refreshToken']>;
+
+export interface RefreshTokenResponse {
+  /** Unix epoch ms at which the new token expires (a further refresh is due before it). */
+  expiresAt: number;
+  /**
+   * Rooms the new token no longer grants: the peer has left them, as with `leaveRoom` (the others
+   * saw `peerLeft { reason: 'left' }`). Absent when the new grant covers every room the peer is in.
+   */
+  leftRooms?: string[];
+}
+
+/** `data` of the `connect_error` of a refused handshake (its `message` is the code). */
+export interface ConnectErrorData {
+  code: ErrorCode;
+  message: string;
 }
 
 // ---- acknowledgement bodies ----
@@ -97,6 +120,8 @@ export interface SignalResponse {
 export interface PeerJoinedEvent {
   roomId: string;
   peerId: string;
+  /** The authenticated user (the token's `sub`), when the server requires authentication. */
+  userId?: string;
   displayName: string;
   joinedAt: number;
   metadata?: Record<string, unknown>;
@@ -197,6 +222,7 @@ export interface ClientToServerEvents {
   answer: (payload: SdpSignalRequest, ack: Ack<SignalResponse>) => void;
   iceCandidate: (payload: IceCandidateRequest, ack: Ack<SignalResponse>) => void;
   connectionState: (payload: ConnectionStateReport, ack: Ack) => void;
+  refreshToken: (payload: RefreshTokenRequest, ack: Ack<RefreshTokenResponse>) => void;
 }
 
 /** Events the server emits to a client. */

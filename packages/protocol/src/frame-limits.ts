@@ -1,4 +1,4 @@
-import type { ProtocolLimits } from './schemas';
+import { MAX_TOKEN_LENGTH, type ProtocolLimits } from './schemas';
 
 /**
  * Deepest nesting of arrays and objects a client → server event payload may have (the event's
@@ -21,6 +21,7 @@ export function frameLimits(limits: ProtocolLimits): Readonly<Record<string, num
     answer: 2 * limits.maxSdpBytes + 2048,
     iceCandidate: 4096,
     connectionState: 512,
+    refreshToken: MAX_TOKEN_LENGTH + 512,
   });
 }
 

@@ -26,6 +26,9 @@ const SDP_PATTERN = /^v=0\r?\n(?:[a-z]=[^\r\n]*(?:\r?\n|$))+$/;
 // RFC 8839 §5.1 candidate-attribute, with or without the `a=` prefix; '' means end-of-candidates.
 const CANDIDATE_PATTERN = /^(?:(?:a=)?candidate:[^\r\n]+)?$/;
 
+/** Longest token (JWT) accepted in the handshake or `refreshToken`. */
+export const MAX_TOKEN_LENGTH = 8192;
+
 export const PEER_CONNECTION_STATES = [
   'new',
   'connecting',
@@ -145,7 +148,8 @@ export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
     connectionState: z.enum(PEER_CONNECTION_STATES),
     iceConnectionState: z.enum(ICE_CONNECTION_STATES),
   });
-  return { joinRoom, leaveRoom, offer: sdpSignal, answer: sdpSignal, iceCandidate, connectionState };
+  const refreshToken = z.object({ token: z.string().min(1).max(MAX_TOKEN_LENGTH) });
+  return { joinRoom, leaveRoom, offer: sdpSignal, answer: sdpSignal, iceCandidate, connectionState, refreshToken };
 }
 
 export type Schemas = ReturnType<typeof createSchemas>;

@@ -1,6 +1,7 @@
 import { Global, Module, type DynamicModule } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { IncomingMessage } from 'node:http';
+import { TOKEN_VERIFIER, type TokenVerifier } from './auth/token-verifier';
 import { CLOCK, type Clock } from './common/clock';
 import { APP_CONFIG, type AppConfig } from './config/config';
 import { HealthController } from './health/health.controller';
@@ -12,6 +13,8 @@ export interface AppDependencies {
   config: AppConfig;
   clock: Clock;
   store: StateStore;
+  /** Verifies client tokens; undefined when authentication is off. */
+  tokenVerifier?: TokenVerifier;
 }
 
 @Global()
@@ -24,8 +27,10 @@ class CoreModule {
         { provide: APP_CONFIG, useValue: deps.config },
         { provide: CLOCK, useValue: deps.clock },
         { provide: STATE_STORE, useValue: deps.store },
+        // null, not undefined: Nest does not take undefined as a value.
+        { provide: TOKEN_VERIFIER, useValue: deps.tokenVerifier ?? null },
       ],
-      exports: [APP_CONFIG, CLOCK, STATE_STORE],
+      exports: [APP_CONFIG, CLOCK, STATE_STORE, TOKEN_VERIFIER],
     };
   }
 }

@@ -7,6 +7,8 @@ import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import { frameLimits } from '@switchboard/protocol';
 import { AppModule } from './app.module';
+import { createTokenVerifier } from './auth/token-verifier.factory';
+import type { TokenVerifier } from './auth/token-verifier';
 import { SystemClock, type Clock } from './common/clock';
 import { ConnectionAdmission, openFileLimit } from './common/connection-admission';
 import { createGuardedParser } from './common/guarded-parser';
@@ -29,6 +31,8 @@ export interface CreateAppOptions {
   clock?: Clock;
   /** State store. Default a new in-memory store. */
   store?: StateStore;
+  /** Token verifier. Default the one AUTH_* configure (none: authentication off). */
+  tokenVerifier?: TokenVerifier;
 }
 
 /** A running Switchboard: the Nest app plus its graceful shutdown. */
@@ -42,12 +46,19 @@ export interface SwitchboardApp {
   shutdown(): Promise<void>;
 }
 
+/**
+ * Builds the app from validated configuration. Rejects with a `ConfigError` when AUTH_JWT_PUBLIC_KEY
+ * is a key jose cannot use (checked here because jose imports keys asynchronously).
+ */
 export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<SwitchboardApp> {
   const clock = options.clock ?? new SystemClock();
+  // Before anything is built: a bad key stops start-up the way a bad variable does.
+  const tokenVerifier = options.tokenVerifier ?? (await createTokenVerifier(config, clock));
   const store = options.store ?? new MemoryStateStore(clock);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.register({ config, clock, store }), {
-    bufferLogs: true,
-  });
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.register({ config, clock, store, tokenVerifier }),
+    { bufferLogs: true },
+  );
   app.useLogger(app.get(Logger));
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN) });
   // req.ip by the same rule the WebSocket caps and the HTTP rate limits use (see clientIp()).
@@ -71,6 +82,19 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       `${config.CONNECTION_RATE_PER_IP || 'unlimited'} new per client IP per minute`,
     'ConnectionAdmission',
   );
+  if (tokenVerifier)
+    logger.log(
+      `authentication on: tokens verified with ${tokenVerifier.description}, algorithms ${tokenVerifier.algorithms.join(', ')}` +
+        (config.AUTH_JWT_ISSUER ? `, issuer ${config.AUTH_JWT_ISSUER}` : '') +
+        (config.AUTH_JWT_AUDIENCE ? `, audience ${config.AUTH_JWT_AUDIENCE}` : ''),
+      'Authenticator',
+    );
+  else
+    logger.warn(
+      'authentication is off (none of AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY, AUTH_JWKS_URL is set): ' +
+        'anyone who can reach this server can join any room and get TURN credentials',
+      'Authenticator',
+    );
   const edge: EdgeGuards = {
     admission,
     outbound: new OutboundGuard(

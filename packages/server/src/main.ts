@@ -1,14 +1,16 @@
 import { Logger } from 'nestjs-pino';
 import { existsSync } from 'node:fs';
 import pino from 'pino';
-import { createApp } from './bootstrap';
+import { createApp, type SwitchboardApp } from './bootstrap';
 import { ConfigError, loadConfig, type AppConfig } from './config/config';
 
 async function main(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   let config: AppConfig;
+  let sb: SwitchboardApp;
   try {
     config = loadConfig(process.env);
+    sb = await createApp(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -16,7 +18,6 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const sb = await createApp(config);
   const url = await sb.listen();
   const logger = sb.app.get(Logger);
   // Printed at info even when LOG_LEVEL is higher: operators and scripts look for this line.

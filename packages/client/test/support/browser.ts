@@ -34,6 +34,7 @@ export interface ClientInPage {
   ):
     | { diagnostics: Record<string, number | boolean>; connectionState: string; signalingState: string }
     | undefined;
+  getPeers(): { peerId: string; userId?: string; connectionState: string }[];
   send(peerId: string, data: string): boolean;
   renegotiate(peerId?: string): Promise<void>;
   restartIce(peerId?: string): Promise<void>;
@@ -60,13 +61,18 @@ export interface PeerOptions {
   room: string;
   name: string;
   relay?: boolean;
+  /** Access token for a server with authentication on (`?token=`). */
+  token?: string;
   viewport?: { width: number; height: number };
   /** Runs in the page before its own scripts (fault injection). */
   initScript?: () => void;
 }
 
-/** Opens the demo at `baseUrl/?room=...` in a new context and waits until the client exists. */
-export async function openPeer(browser: Browser, baseUrl: string, options: PeerOptions): Promise<Peer> {
+/** A new context with camera and microphone allowed, and a page whose console is kept for diagnostics. */
+async function newPeerPage(
+  browser: Browser,
+  options: Pick<PeerOptions, 'name' | 'viewport' | 'initScript'>,
+): Promise<Omit<Peer, 'name' | 'recentLogs'>> {
   const context = await browser.newContext({
     permissions: ['camera', 'microphone'],
     viewport: options.viewport ?? { width: 640, height: 400 },
@@ -82,8 +88,26 @@ export async function openPeer(browser: Browser, baseUrl: string, options: PeerO
   };
   page.on('console', (message) => log(`${message.type()}: ${message.text()}`));
   page.on('pageerror', (error) => log(`pageerror: ${error.message}`));
+  return { page, context, logs };
+}
+
+/**
+ * A page of the server's origin without a client: the test builds one itself with the served SDK
+ * (`await import('/switchboard.js')`), for options the demo page does not offer.
+ */
+export async function openBlankPeer(browser: Browser, baseUrl: string, name: string): Promise<Peer> {
+  const { page, context, logs } = await newPeerPage(browser, { name });
+  // The join form (no room): the demo creates no client.
+  await page.goto(`${baseUrl}/`);
+  return { name, page, context, logs, recentLogs: (lines = 40) => logs.slice(-lines).join('\n') };
+}
+
+/** Opens the demo at `baseUrl/?room=...` in a new context and waits until the client exists. */
+export async function openPeer(browser: Browser, baseUrl: string, options: PeerOptions): Promise<Peer> {
+  const { page, context, logs } = await newPeerPage(browser, options);
   const params = new URLSearchParams({ room: options.room, name: options.name });
   if (options.relay) params.set('relay', '1');
+  if (options.token) params.set('token', options.token);
   if (process.env.SB_DEBUG) params.set('debug', '1');
   await page.goto(`${baseUrl}/?${params}`);
   await page.waitForFunction(() => window.switchboard !== undefined, null, { timeout: 15_000 });
@@ -99,6 +123,8 @@ export async function openPeer(browser: Browser, baseUrl: string, options: PeerO
 export interface TileState {
   peerId: string;
   state: string;
+  /** The peer's authenticated user id, when the server requires authentication. */
+  userId?: string;
 }
 
 /** The remote tiles as the demo shows them. */
@@ -107,6 +133,7 @@ export function tiles(peer: Peer): Promise<TileState[]> {
     elements.map((e) => ({
       peerId: (e as HTMLElement).dataset.peerId ?? '',
       state: (e as HTMLElement).dataset.connectionState ?? '',
+      userId: (e as HTMLElement).dataset.userId,
     })),
   );
 }

@@ -45,7 +45,9 @@ export class SignalingIoAdapter extends IoAdapter {
       // packets back; the resume token covers the cases recovery cannot (another node, lost session).
       ...(c.CONNECTION_STATE_RECOVERY
         ? {
-            connectionStateRecovery: { maxDisconnectionDuration: c.RESUME_WINDOW_MS, skipMiddlewares: true },
+            // Middlewares run for a recovered socket too: with authentication on, it presents its token
+            // again (the one it had may have expired while it was away).
+            connectionStateRecovery: { maxDisconnectionDuration: c.RESUME_WINDOW_MS, skipMiddlewares: false },
             adapter: createRecoveryAdapter({
               maxDisconnectionMs: c.RESUME_WINDOW_MS,
               // A dead connection is noticed up to one ping interval plus timeout after it died.

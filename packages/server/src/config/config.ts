@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
@@ -102,9 +103,9 @@ export const envSchema = z
     SIGNAL_RATE_PER_SEC: int(0, 1_000_000).default(200),
     /** Signals one connection may send in a burst above the sustained rate. Default 600. */
     SIGNAL_BURST: int(1, 1_000_000).default(600),
-    /** Joins and leaves one connection may send per second, sustained; 0 = no limit. Default 2. */
+    /** Joins, leaves and refreshTokens one connection may send per second, sustained; 0 = no limit. Default 2. */
     JOIN_RATE_PER_SEC: int(0, 100_000).default(2),
-    /** Joins and leaves one connection may send in a burst. Default 10. */
+    /** Joins, leaves and refreshTokens one connection may send in a burst. Default 10. */
     JOIN_BURST: int(1, 100_000).default(10),
     /** Connection-state reports one connection may send per second, sustained; 0 = no limit. Default 10. */
     STATE_REPORT_RATE_PER_SEC: int(0, 100_000).default(10),
@@ -138,6 +139,39 @@ export const envSchema = z
     METRICS_PORT: int(0, 65535).optional(),
     /** Interface of METRICS_PORT. Default 127.0.0.1. */
     METRICS_HOST: z.string().trim().min(1).default('127.0.0.1'),
+
+    // ---- authentication (docs/operations.md, "Authentication"); at most one key source, none = open ----
+    /** HS256 shared secret tokens are signed with, at least 32 bytes. Default none. */
+    AUTH_JWT_SECRET: z
+      .string()
+      .refine(
+        (s) => Buffer.byteLength(s, 'utf8') >= 32,
+        'must be at least 32 bytes (HS256 keys shorter than the hash are guessable)',
+      )
+      .optional(),
+    /** PEM public key (SPKI) tokens are verified with: RSA ≥ 2048 bits (RS256), EC P-256 (ES256) or Ed25519 (EdDSA); `\n` escapes are read as line breaks. Default none. */
+    AUTH_JWT_PUBLIC_KEY: z
+      .string()
+      .transform((s) => s.replace(/\\n/g, '\n').trim())
+      .check((ctx) => {
+        const problem = publicKeyProblem(ctx.value);
+        if (problem) ctx.issues.push({ code: 'custom', input: ctx.value, message: problem });
+      })
+      .optional(),
+    /** URL of a JSON Web Key Set (RS256, ES256 or EdDSA keys, picked by `kid`), fetched on first use and refreshed. Default none. */
+    AUTH_JWKS_URL: z
+      .string()
+      .trim()
+      .refine((s) => /^https?:\/\//i.test(s) && URL.canParse(s), 'must be an http(s) URL')
+      .optional(),
+    /** Required `iss` claim. Default none (not checked). */
+    AUTH_JWT_ISSUER: z.string().trim().min(1).optional(),
+    /** Required `aud` claim (the token's `aud` must be or contain it). Default none (not checked). */
+    AUTH_JWT_AUDIENCE: z.string().trim().min(1).optional(),
+    /** Failed authentications one client IP may make per minute; the next ones are refused for AUTH_BLOCK_SECONDS; 0 = no limit. Default 20. */
+    AUTH_FAILURES_PER_IP: int(0, 1_000_000).default(20),
+    /** How long a client IP that reached AUTH_FAILURES_PER_IP stays refused, s. Default 300. */
+    AUTH_BLOCK_SECONDS: int(1, 86_400).default(300),
   })
   .superRefine((env, ctx) => {
     if ((env.TURN_USERNAME === undefined) !== (env.TURN_PASSWORD === undefined)) {
@@ -161,6 +195,23 @@ export const envSchema = z
         message: 'TURN credentials are set but TURN_URL is empty',
       });
     }
+    const keySources = AUTH_KEY_SOURCES.filter((k) => env[k] !== undefined);
+    for (const extra of keySources.slice(1)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [extra],
+        message: `set only one of ${AUTH_KEY_SOURCES.join(', ')} (${keySources[0]} is set too)`,
+      });
+    }
+    for (const claim of ['AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE'] as const) {
+      if (env[claim] !== undefined && keySources.length === 0)
+        ctx.addIssue({
+          code: 'custom',
+          path: [claim],
+          message:
+            'has no effect while authentication is off (set AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY or AUTH_JWKS_URL)',
+        });
+    }
     if (env.RECONNECTION_DELAY_MAX < env.RECONNECTION_DELAY) {
       ctx.addIssue({
         code: 'custom',
@@ -169,6 +220,37 @@ export const envSchema = z
       });
     }
   });
+
+/** The variables that turn authentication on; at most one may be set. */
+export const AUTH_KEY_SOURCES = ['AUTH_JWT_SECRET', 'AUTH_JWT_PUBLIC_KEY', 'AUTH_JWKS_URL'] as const;
+
+/**
+ * Why a PEM text cannot verify tokens here, or undefined when it can: it must be an SPKI public key
+ * (`-----BEGIN PUBLIC KEY-----`) of a type with one JWS algorithm: RSA of at least 2048 bits (RS256),
+ * EC on P-256 (ES256) or Ed25519 (EdDSA). A private key is refused rather than used for its public
+ * half: it does not belong in the signaling server's environment.
+ */
+export function publicKeyProblem(pem: string): string | undefined {
+  if (!/^-----BEGIN PUBLIC KEY-----/.test(pem))
+    return 'must be a PEM public key (-----BEGIN PUBLIC KEY-----, SPKI)';
+  let key;
+  try {
+    key = createPublicKey({ key: pem, format: 'pem' });
+  } catch {
+    return 'is not a readable PEM public key';
+  }
+  const details = key.asymmetricKeyDetails;
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return (details?.modulusLength ?? 0) >= 2048 ? undefined : 'RSA keys must have at least 2048 bits';
+    case 'ec':
+      return details?.namedCurve === 'prime256v1' ? undefined : 'EC keys must be on P-256 (ES256)';
+    case 'ed25519':
+      return undefined;
+    default:
+      return `key type ${key.asymmetricKeyType} is not supported (RSA, EC P-256 or Ed25519)`;
+  }
+}
 
 export type AppConfig = z.output<typeof envSchema>;
 export type EnvInput = Record<string, string | undefined>;

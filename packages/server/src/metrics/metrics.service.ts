@@ -31,6 +31,7 @@ export class MetricsService {
   private readonly refusals: Counter<'reason'>;
   private readonly forced: Counter<'reason'>;
   private readonly limited: Counter<'limit'>;
+  private readonly authFailures: Counter<'reason'>;
   private readonly sizes = new Map<string, () => number>();
 
   constructor() {
@@ -81,7 +82,7 @@ export class MetricsService {
     });
     this.forced = new Counter({
       name: 'switchboard_forced_disconnects_total',
-      help: 'Connections the server closed on its own, by reason (slow_consumer, stalled, rate_limited)',
+      help: 'Connections the server closed on its own, by reason (slow_consumer, stalled, rate_limited, token_expired, session_replaced)',
       labelNames: ['reason'],
       registers: [this.registry],
     });
@@ -89,6 +90,12 @@ export class MetricsService {
       name: 'switchboard_rate_limited_total',
       help: 'Requests refused by a rate limit, by limit (signal, join, state_report, ice_servers)',
       labelNames: ['limit'],
+      registers: [this.registry],
+    });
+    this.authFailures = new Counter({
+      name: 'switchboard_auth_failures_total',
+      help: 'Failed authentications (handshake, refreshToken, GET /webrtc/ice-servers), by reason (missing, invalid, expired, not_yet_valid, forbidden, blocked, key_unavailable)',
+      labelNames: ['reason'],
       registers: [this.registry],
     });
     const sizes = this.sizes;
@@ -116,7 +123,7 @@ export class MetricsService {
     this.refusals.inc({ reason });
   }
 
-  /** Counts a connection the server closed on its own (`slow_consumer`, `stalled`, `rate_limited`). */
+  /** Counts a connection the server closed on its own (`slow_consumer`, `stalled`, `rate_limited`, `token_expired`, `session_replaced`). */
   forcedDisconnect(reason: string): void {
     this.forced.inc({ reason });
   }
@@ -124,6 +131,11 @@ export class MetricsService {
   /** Counts a request refused by a rate limit (`signal`, `join`, `state_report`, `ice_servers`). */
   rateLimited(limit: string): void {
     this.limited.inc({ limit });
+  }
+
+  /** Counts a failed authentication (`missing`, `invalid`, `expired`, `not_yet_valid`, `forbidden`, `blocked`, `key_unavailable`). */
+  authFailed(reason: string): void {
+    this.authFailures.inc({ reason });
   }
 
   /**

@@ -2,6 +2,7 @@ import {
   ErrorCode,
   failure,
   type ConnectionStateReport,
+  type DisconnectReasonEvent,
   type Failure,
   type IceCandidateInit,
   type JoinRoomResponse,
@@ -10,6 +11,7 @@ import {
   type ServerToClientEvents,
   type SignalResponse,
 } from '@switchboard/protocol';
+import { grantsRoom, type AuthenticatedUser } from '../auth/token-verifier';
 import { after, type Awaitable } from '../common/awaitable';
 import type { Clock, TimerHandle } from '../common/clock';
 import type { IceCandidateBufferService, HeldSignal } from './services/ice-candidate-buffer.service';
@@ -46,14 +48,18 @@ export interface SignalTransport {
   ): void;
   /** Removes every socket of `peerId` from the room's channel. */
   leaveChannel(peerId: string, roomId: string): void;
-  /** Disconnects a socket (a resumed peer's stale one). */
-  disconnectSocket(socketId: string): void;
+  /**
+   * Tells a socket why with `disconnectReason`, then disconnects it (a resumed peer's previous one).
+   * The notice is written before the disconnect, so it reaches a client that is still there.
+   */
+  disconnectSocket(socketId: string, reason: DisconnectReasonEvent): void;
 }
 
 /** The part of a socket the core needs. */
 export interface PeerSocket {
   readonly id: string;
-  readonly data: { peerId?: string };
+  /** `user`: who the connection's token says it is; absent when authentication is off. */
+  readonly data: { peerId?: string; user?: AuthenticatedUser };
   /** The Socket.IO rooms the socket is in: its peer channel and the channels of its rooms. */
   readonly rooms: ReadonlySet<string>;
   join(room: string): unknown;
@@ -146,22 +152,25 @@ export class SignalingService {
 
   /**
    * A socket connected. It is either a Socket.IO-recovered socket (its data still names its
-   * peer), a fresh connection presenting a resume token, or a new peer.
+   * peer), a fresh connection presenting a resume token, or a new peer. With authentication on, a
+   * peer is only ever resumed by the user (`sub`) it was created for.
    */
   async connect(socket: PeerSocket, recovered: boolean, resumeToken: unknown): Promise<void> {
+    const userId = socket.data.user?.sub ?? null;
     if (recovered && socket.data.peerId) {
       const session = await this.sessions.get(socket.data.peerId);
-      if (session) {
+      if (session && (session.userId ?? null) === userId) {
         await this.resume(socket, session.peerId, session.socketId);
         return;
       }
-      // Socket.IO restored the socket but our session of it has expired: the channels it restored
-      // belong to a peer that is gone, and keeping them would let a new peer act in its rooms.
+      // Socket.IO restored the socket but our session of it has expired (or the connection now
+      // carries another user's token): the channels it restored belong to a peer that is gone or not
+      // its own, and keeping them would let a new peer act in its rooms.
       for (const room of [...socket.rooms]) if (room !== socket.id) socket.leave(room);
       socket.data.peerId = undefined;
     }
     if (typeof resumeToken === 'string' && resumeToken.length > 0) {
-      const session = await this.sessions.consumeToken(resumeToken);
+      const session = await this.sessions.consumeToken(resumeToken, userId);
       if (session) {
         await this.resume(socket, session.peerId, session.socketId);
         return;
@@ -179,7 +188,7 @@ export class SignalingService {
   }
 
   private async createPeer(socket: PeerSocket): Promise<void> {
-    const session = await this.sessions.create(socket.id);
+    const session = await this.sessions.create(socket.id, socket.data.user?.sub ?? null);
     socket.data.peerId = session.peerId;
     socket.join(peerChannel(session.peerId));
     this.io.toPeer(session.peerId, 'session', { peerId: session.peerId });
@@ -190,11 +199,23 @@ export class SignalingService {
     socket.data.peerId = peerId;
     socket.join(peerChannel(peerId));
     await this.sessions.markOnline(peerId, socket.id);
-    // A half-open old socket the server has not noticed yet: this one replaces it.
+    // The old socket is still connected: a half-open one the server has not noticed yet (the usual
+    // case: the client's network changed), or another client holding the resume token. Either way
+    // this one replaces it, openly. Marked online first, so the old socket's disconnect finds the
+    // session already moved and leaves the peer alone.
     if (previousSocketId !== null && previousSocketId !== socket.id)
-      this.io.disconnectSocket(previousSocketId);
+      this.io.disconnectSocket(previousSocketId, {
+        code: ErrorCode.SESSION_REPLACED,
+        message: 'another connection resumed this peer with its resume token; this one is closed',
+      });
+    const user = socket.data.user;
     const rooms: { roomId: string; peers: PeerInfo[] }[] = [];
     for (const roomId of await this.rooms.roomsOf(peerId)) {
+      // The connection's token may grant less than the one the peer joined with.
+      if (user && !grantsRoom(user, roomId)) {
+        await this.removeFromRoom(peerId, roomId, 'left');
+        continue;
+      }
       socket.join(roomChannel(roomId));
       rooms.push({ roomId, peers: (await this.rooms.peers(roomId)).filter((p) => p.peerId !== peerId) });
     }
@@ -250,6 +271,9 @@ export class SignalingService {
   ): Promise<Result<JoinRoomResponse>> {
     if (this.draining) return failure(ErrorCode.SERVER_SHUTTING_DOWN, 'server is shutting down; reconnect');
     const peerId = socket.data.peerId as string;
+    const user = socket.data.user;
+    if (user && !grantsRoom(user, req.roomId))
+      return failure(ErrorCode.FORBIDDEN, `the token does not grant room ${req.roomId}`);
     // Each room a peer is in costs a room record, pair contexts and a channel: bounded per peer.
     if (!socket.rooms.has(roomChannel(req.roomId))) {
       const mine = await this.rooms.roomsOf(peerId);
@@ -261,7 +285,8 @@ export class SignalingService {
     }
     const info: PeerInfo = {
       peerId,
-      displayName: req.displayName ?? `peer-${peerId.slice(0, 6)}`,
+      ...(user ? { userId: user.sub } : {}),
+      displayName: req.displayName ?? user?.name ?? `peer-${peerId.slice(0, 6)}`,
       joinedAt: this.clock.now(),
       ...(req.metadata ? { metadata: req.metadata } : {}),
     };
@@ -272,7 +297,8 @@ export class SignalingService {
     if (result === 'added') {
       this.io.toRoom(req.roomId, peerId, 'peerJoined', { roomId: req.roomId, ...info });
     }
-    const ice = this.iceServers.getIceServers(peerId);
+    // TURN REST usernames name the user when there is one, so coturn's logs and quotas are per user.
+    const ice = this.iceServers.getIceServers(user?.sub ?? peerId);
     const resumeToken = await this.sessions.issueToken(peerId);
     return {
       ok: true,
@@ -283,6 +309,23 @@ export class SignalingService {
       iceServersExpiresAt: ice.expiresAt,
       resumeToken,
     };
+  }
+
+  /**
+   * Gives the connection a refreshed token's user (the same `sub`): its grant and default name apply
+   * from now on, and the peer leaves every room the new grant no longer covers (the others see
+   * `peerLeft { reason: 'left' }`), as if it had sent `leaveRoom`. Returns those rooms.
+   */
+  async updateUser(socket: PeerSocket, user: AuthenticatedUser): Promise<string[]> {
+    socket.data.user = user;
+    const peerId = socket.data.peerId as string;
+    const revoked: string[] = [];
+    for (const roomId of await this.rooms.roomsOf(peerId)) {
+      if (grantsRoom(user, roomId)) continue;
+      await this.removeFromRoom(peerId, roomId, 'left');
+      revoked.push(roomId);
+    }
+    return revoked;
   }
 
   async leaveRoom(socket: PeerSocket, req: { roomId: string }): Promise<Result> {

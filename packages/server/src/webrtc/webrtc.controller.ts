@@ -1,5 +1,8 @@
-import { Controller, Get, Header, Inject } from '@nestjs/common';
+import { Controller, Get, Header, Inject, Req } from '@nestjs/common';
 import { NAMESPACE, type ClientConfigResponse, type IceServersResponse } from '@switchboard/protocol';
+import type { Request } from 'express';
+import { Authenticator } from '../auth/authenticator';
+import { authenticatedUser, RequireToken } from '../auth/bearer-auth.guard';
 import { IpRateLimit } from '../common/ip-rate-limit.guard';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { IceServerManagerService } from './services/ice-server-manager.service';
@@ -9,17 +12,21 @@ export class WebrtcController {
   constructor(
     @Inject(IceServerManagerService) private readonly iceServers: IceServerManagerService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Inject(Authenticator) private readonly auth: Authenticator,
   ) {}
 
   /**
    * STUN/TURN servers for `RTCPeerConnection`; TURN credentials are minted per request, so requests are
    * limited per client IP (ICE_SERVERS_RATE_PER_IP): each answer is a relay grant someone pays for.
+   * With authentication on, only for a bearer of a valid token, and the TURN username names its user.
+   * The rate limit is checked before the token (decorators apply bottom-up): it costs less than a verification.
    */
   @Get('ice-servers')
   @Header('Cache-Control', 'no-store')
+  @RequireToken()
   @IpRateLimit({ limit: 'ice_servers', perMinute: (c) => c.ICE_SERVERS_RATE_PER_IP })
-  getIceServers(): IceServersResponse {
-    return this.iceServers.getIceServers();
+  getIceServers(@Req() req: Request): IceServersResponse {
+    return this.iceServers.getIceServers(authenticatedUser(req)?.sub);
   }
 
   /** Settings an SDK needs to match this server (reconnection, limits). */
@@ -36,6 +43,7 @@ export class WebrtcController {
       maxSdpBytes: c.MAX_SDP_BYTES,
       maxPeersPerRoom: c.MAX_PEERS_PER_ROOM,
       signalRate: { perSecond: c.SIGNAL_RATE_PER_SEC, burst: c.SIGNAL_BURST },
+      authRequired: this.auth.required,
     };
   }
 }

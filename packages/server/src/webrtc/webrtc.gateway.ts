@@ -1,4 +1,4 @@
-import { Inject, Logger } from '@nestjs/common';
+import { Inject, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { OnGatewayConnection, OnGatewayInit, WebSocketGateway } from '@nestjs/websockets';
 import {
   createSchemas,
@@ -7,6 +7,9 @@ import {
   NAMESPACE,
   rateLimited,
   type ClientToServerEvents,
+  type ConnectErrorData,
+  type HandshakeAuth,
+  type RefreshTokenResponse,
   type Result,
   type ServerToClientEvents,
 } from '@switchboard/protocol';
@@ -23,9 +26,18 @@ import { RefusedFrame } from '../common/guarded-parser';
 import { CLOCK, type Clock } from '../common/clock';
 import { ConnectionAdmission } from '../common/connection-admission';
 import { SignalingService, peerChannel, roomChannel, type SignalTransport } from './signaling.service';
+import { Authenticator } from '../auth/authenticator';
+import { ExpirySchedule } from '../auth/expiry-schedule';
+import type { AuthenticatedUser } from '../auth/token-verifier';
 
 interface SocketData {
   peerId?: string;
+  /**
+   * Who the connection's token says it is (authentication on). Set by the handshake middleware for
+   * every connection, a recovered one included (Socket.IO restores `data`, then the middleware
+   * replaces `user` with what the token presented now says), and by `refreshToken`.
+   */
+  user?: AuthenticatedUser;
 }
 type SignalingSocket = Socket<ClientToServerEvents, ServerToClientEvents, Record<string, never>, SocketData>;
 type SignalingNamespace = Namespace<
@@ -74,11 +86,13 @@ function queueOf(socket: SignalingSocket): SocketQueue {
  * only validates, calls {@link SignalingService} and acknowledges.
  */
 @WebSocketGateway({ namespace: NAMESPACE })
-export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
+export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModuleDestroy {
   private readonly logger = new Logger(WebrtcGateway.name);
   private readonly routes: Map<string, Route>;
   private readonly limitOptions: ConnectionLimitsOptions;
   private nsp: SignalingNamespace | undefined;
+  /** Authenticated connections by the second their token runs out (one timer for all). */
+  private readonly expiries: ExpirySchedule<SignalingSocket>;
 
   constructor(
     @Inject(SignalingService) private readonly core: SignalingService,
@@ -87,7 +101,9 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
     @Inject(STATE_STORE) private readonly store: StateStore,
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(ConnectionAdmission) private readonly admission: ConnectionAdmission,
+    @Inject(Authenticator) private readonly auth: Authenticator,
   ) {
+    this.expiries = new ExpirySchedule(clock, this.onTokenExpired);
     const s = createSchemas({ maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 });
     const c = this.core;
     const route = <S extends z.ZodType>(
@@ -105,6 +121,8 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
         'connectionState',
         route('state_report', s.connectionState, (socket, d) => c.reportConnectionState(socket, d)),
       ],
+      // With the joins: each verification may cost a signature check or a JWKS fetch.
+      ['refreshToken', route('join', s.refreshToken, (socket, d) => this.refreshToken(socket, d.token))],
     ]);
     this.limitOptions = {
       signal: { perSecond: config.SIGNAL_RATE_PER_SEC, burst: config.SIGNAL_BURST },
@@ -116,10 +134,15 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
 
   afterInit(nsp: SignalingNamespace): void {
     this.nsp = nsp;
-    nsp.use((_socket, next) => {
-      if (this.core.isDraining) next(new Error(ErrorCode.SERVER_SHUTTING_DOWN));
+    // Middlewares run for recovered sockets too (`skipMiddlewares: false`): a recovered connection
+    // presents its token again. A draining server still lets one recover, as before.
+    nsp.use((socket, next) => {
+      if (this.core.isDraining && !socket.recovered)
+        next(connectError(ErrorCode.SERVER_SHUTTING_DOWN, 'the server is shutting down; connect again'));
       else next();
     });
+    if (this.auth.required) nsp.use(this.authenticate);
+    this.metrics.observeSize('token_expiries', () => this.expiries.size);
     this.metrics.observe({
       sockets: () => nsp.sockets.size,
       pendingResumes: () => this.core.pendingResumes,
@@ -142,7 +165,13 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
         emit(nsp.to(roomChannel(roomId)).except(peerChannel(exceptPeerId)), event, payload);
       },
       leaveChannel: (peerId, roomId) => nsp.in(peerChannel(peerId)).socketsLeave(roomChannel(roomId)),
-      disconnectSocket: (socketId) => nsp.in(socketId).disconnectSockets(true),
+      disconnectSocket: (socketId, reason) => {
+        this.metrics.forcedDisconnect(reason.code.toLowerCase());
+        // Through the adapter, like the disconnect, so both reach the socket wherever it is; on one
+        // node they run in this order, and the notice is written before the close (which waits for it).
+        emit(nsp.to(socketId), 'disconnectReason', reason);
+        nsp.in(socketId).disconnectSockets(true);
+      },
     };
     this.core.attach(transport);
   }
@@ -152,8 +181,43 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
     return this.nsp;
   }
 
+  /** Stops the token-expiry timer (Nest calls this when the app closes). */
+  onModuleDestroy(): void {
+    this.expiries.close();
+  }
+
+  /**
+   * The handshake middleware when authentication is on: `auth.token` must verify, or the connection
+   * is refused with `connect_error` (message `UNAUTHORIZED`, `data` `{ code, message }`).
+   */
+  private readonly authenticate = (socket: SignalingSocket, next: (err?: Error) => void): void => {
+    const auth = socket.handshake.auth as HandshakeAuth | undefined;
+    this.auth.authenticate(auth?.token, socket.request).then(
+      (outcome) => {
+        if (!outcome.ok) {
+          next(connectError(ErrorCode.UNAUTHORIZED, outcome.message));
+          // Then close the connection under it rather than let an unauthenticated client hold it until
+          // Socket.IO's 45 s connect timeout. Socket.IO writes the refusal on the next tick (and only
+          // while the connection is open); Engine.IO's close waits for it to be flushed.
+          setImmediate(() => socket.conn.close());
+          return;
+        }
+        socket.data.user = outcome.user;
+        // Socket.IO keeps the handshake for the connection's life; the token (up to 8 KiB) has done its work.
+        if (auth) auth.token = undefined;
+        next();
+      },
+      (err: unknown) => {
+        this.logger.error({ err }, 'handshake authentication failed');
+        next(connectError(ErrorCode.INTERNAL, 'internal error'));
+      },
+    );
+  };
+
   handleConnection(socket: SignalingSocket): void {
-    const auth = socket.handshake.auth as { resumeToken?: unknown } | undefined;
+    const auth = socket.handshake.auth as HandshakeAuth | undefined;
+    const user = socket.data.user;
+    if (user) this.expiries.add(socket, this.auth.deadlineOf(user));
     const queue = new SocketQueue(this.onJobError);
     (socket as QueuedSocket)[QUEUE] = queue;
     // Connect runs first: every message waits for the socket to have its peer.
@@ -177,8 +241,40 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
   });
 
   private readonly onDisconnect = socketListener((socket, reason: string) => {
+    const user = socket.data.user;
+    if (user) this.expiries.remove(socket, this.auth.deadlineOf(user));
     queueOf(socket).run(() => this.core.disconnect(socket, reason));
   });
+
+  private readonly onTokenExpired = (socket: SignalingSocket): void => {
+    if (socket.connected)
+      this.cutOff(socket, ErrorCode.TOKEN_EXPIRED, 'its token expired without a refreshToken');
+  };
+
+  /**
+   * `refreshToken`: a newer token of the same user replaces the connection's expiry, grant and default
+   * name; rooms the new grant does not cover are left (see `SignalingService.updateUser`). Another
+   * user's token is refused `FORBIDDEN` and changes nothing.
+   */
+  private async refreshToken(socket: SignalingSocket, token: string): Promise<Result<RefreshTokenResponse>> {
+    const current = socket.data.user;
+    if (!current)
+      return failure(
+        ErrorCode.VALIDATION_FAILED,
+        'authentication is off on this server: there is no token to refresh',
+      );
+    const outcome = await this.auth.authenticate(token, socket.request);
+    if (!outcome.ok) return failure(ErrorCode.UNAUTHORIZED, outcome.message);
+    if (outcome.user.sub !== current.sub) {
+      await this.auth.refuse(socket.request, 'forbidden');
+      return failure(ErrorCode.FORBIDDEN, "the token is another user's (sub); the connection keeps its own");
+    }
+    // Cut off while the new token was being verified: nothing to extend (and re-adding it would leak it).
+    if (!socket.connected) return failure(ErrorCode.UNAUTHORIZED, 'the connection token expired first');
+    this.expiries.move(socket, this.auth.deadlineOf(current), this.auth.deadlineOf(outcome.user));
+    const leftRooms = await this.core.updateUser(socket, outcome.user);
+    return { ok: true, expiresAt: outcome.user.exp * 1000, ...(leftRooms.length > 0 ? { leftRooms } : {}) };
+  }
 
   private readonly onEvent = socketListener((socket, event: string, ...args: unknown[]) => {
     this.dispatch(socket, event, args);
@@ -244,10 +340,9 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
 
   /** Tells the client why, then disconnects it: it leaves its rooms at once (a voluntary disconnect). */
   private cutOff(socket: SignalingSocket, code: ErrorCode, why: string): void {
-    this.logger.warn(
-      { socketId: socket.id, peerId: socket.data.peerId, code },
-      `disconnecting a client: ${why}`,
-    );
+    const context = { socketId: socket.id, peerId: socket.data.peerId, userId: socket.data.user?.sub, code };
+    if (code === ErrorCode.RATE_LIMITED) this.logger.warn(context, `disconnecting a client: ${why}`);
+    else this.logger.log(context, `disconnecting a client: ${why}`);
     this.metrics.forcedDisconnect(code === ErrorCode.RATE_LIMITED ? 'rate_limited' : code.toLowerCase());
     socket.emit('disconnectReason', { code, message: `disconnected: ${why}` });
     socket.disconnect(true);
@@ -280,6 +375,11 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection {
       socket.emit('signalAck', { messageId, ok: false, error: result.error });
     }
   }
+}
+
+/** A handshake refusal: Socket.IO sends `message` and `data` to the client in `connect_error`. */
+function connectError(code: ErrorCode, message: string): Error & { data: ConnectErrorData } {
+  return Object.assign(new Error(code), { data: { code, message } });
 }
 
 // Socket.IO's typed emit wants the literal event; the core passes the union it was given.

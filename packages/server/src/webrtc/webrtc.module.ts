@@ -1,4 +1,8 @@
 import { Module } from '@nestjs/common';
+import { AuthThrottle } from '../auth/auth-throttle';
+import { Authenticator } from '../auth/authenticator';
+import { BearerAuthGuard } from '../auth/bearer-auth.guard';
+import { TOKEN_VERIFIER, type TokenVerifier } from '../auth/token-verifier';
 import { ConnectionAdmission, resolveMaxConnections } from '../common/connection-admission';
 import { corsOrigin } from '../common/io-adapter';
 import { CLOCK, type Clock } from '../common/clock';
@@ -38,6 +42,18 @@ import { WebrtcGateway } from './webrtc.gateway';
           metrics,
         ),
     },
+    {
+      provide: Authenticator,
+      inject: [TOKEN_VERIFIER, APP_CONFIG, MetricsService],
+      useFactory: (verifier: TokenVerifier | null, c: AppConfig, metrics: MetricsService) =>
+        new Authenticator(
+          verifier ?? undefined,
+          new AuthThrottle({ failuresPerMinute: c.AUTH_FAILURES_PER_IP, blockSeconds: c.AUTH_BLOCK_SECONDS }),
+          metrics,
+          { trustProxy: c.TRUST_PROXY },
+        ),
+    },
+    BearerAuthGuard,
     {
       provide: IceServerManagerService,
       inject: [APP_CONFIG, CLOCK],

@@ -25,6 +25,7 @@ describe('Socket.IO tuning', () => {
         maxSdpBytes: 65536,
         maxPeersPerRoom: 16,
         signalRate: { perSecond: 200, burst: 600 },
+        authRequired: false,
       });
       // The engine really runs with them: the handshake advertises the ping settings.
       const client = await connect(server.url);

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { until } from '../support/harness';
 import { runToExit, spawnServer } from '../support/process';
 
 describe('start-up', () => {
@@ -41,6 +42,9 @@ describe('start-up', () => {
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }],
     ['DEMO_ENABLED', { DEMO_ENABLED: 'maybe' }],
     ['RECONNECTION_DELAY_MAX', { RECONNECTION_DELAY: '5000', RECONNECTION_DELAY_MAX: '100' }],
+    ['AUTH_JWT_SECRET', { AUTH_JWT_SECRET: 'shorter-than-32-bytes' }],
+    ['AUTH_JWT_PUBLIC_KEY', { AUTH_JWT_PUBLIC_KEY: 'not a key' }],
+    ['AUTH_JWKS_URL', { AUTH_JWT_SECRET: 'x'.repeat(32), AUTH_JWKS_URL: 'https://app.example/jwks.json' }],
   ];
   for (const [variable, env] of bad) {
     it(`a bad ${variable} (${JSON.stringify(env)}) stops the server with a message naming it`, async () => {
@@ -50,6 +54,29 @@ describe('start-up', () => {
       assert.doesNotMatch(output, /listening on/);
     });
   }
+
+  it('without AUTH_* the server starts open and warns that authentication is off; with AUTH_JWT_SECRET it says how tokens are verified', async () => {
+    const open = await spawnServer({});
+    try {
+      // Nest's buffered start-up logs may follow the listening line.
+      await until(() => /"level":40[^\n]*authentication is off/.test(open.output()), 3000, 'the warning');
+    } finally {
+      open.child.kill('SIGKILL');
+      await open.exited;
+    }
+    const closed = await spawnServer({ AUTH_JWT_SECRET: 'x'.repeat(32) });
+    try {
+      await until(
+        () => /authentication on: tokens verified with HS256 shared secret/.test(closed.output()),
+        3000,
+        'the line',
+      );
+      assert.doesNotMatch(closed.output(), /x{32}/); // the secret is never logged
+    } finally {
+      closed.child.kill('SIGKILL');
+      await closed.exited;
+    }
+  });
 
   it('variables are read from .env in the working directory', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchboard-env-'));

@@ -1,5 +1,6 @@
 import type {
   ClientToServerEvents,
+  ConnectErrorData,
   JoinRoomResponse,
   Result,
   ResumedEvent,
@@ -103,6 +104,24 @@ export async function connect(
     socket.peerId = outcome.resumed ? outcome.resumed.peerId : (await session).peerId;
   }
   return socket;
+}
+
+/** A refused handshake's `connect_error`: `message` is the code, `data` is `{ code, message }`. */
+export type ConnectRefusal = Error & { data?: ConnectErrorData };
+
+/** Connects expecting the server to refuse the handshake; resolves with its `connect_error`. */
+export async function refusal(
+  url: string,
+  opts: Parameters<typeof connect>[1] = {},
+): Promise<ConnectRefusal> {
+  let socket: ConnectedClient;
+  try {
+    socket = await connect(url, opts);
+  } catch (err) {
+    return err as ConnectRefusal;
+  }
+  socket.disconnect();
+  throw new Error(`the handshake was accepted (peer ${socket.peerId})`);
 }
 
 /** Resolves with the next `event`, or rejects after `ms`. */

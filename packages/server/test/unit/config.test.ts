@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig, type EnvInput } from '../../src/config/config';
 
@@ -43,6 +44,11 @@ describe('loadConfig', () => {
       assert.equal(c.DISCONNECTED_TIMEOUT_MS, 5000);
       assert.equal(c.DEMO_ENABLED, true);
       assert.equal(c.LOG_LEVEL, 'info');
+      assert.equal(c.AUTH_JWT_SECRET, undefined);
+      assert.equal(c.AUTH_JWT_PUBLIC_KEY, undefined);
+      assert.equal(c.AUTH_JWKS_URL, undefined);
+      assert.equal(c.AUTH_FAILURES_PER_IP, 20);
+      assert.equal(c.AUTH_BLOCK_SECONDS, 300);
     });
 
     test('loadConfig() with an empty or blank value for a variable with a default uses the default', () => {
@@ -175,6 +181,70 @@ describe('loadConfig', () => {
     test('loadConfig() with an unknown LOG_LEVEL or a non-boolean DEMO_ENABLED names each', () => {
       assertRejects({ LOG_LEVEL: 'loud' }, 'LOG_LEVEL');
       assertRejects({ DEMO_ENABLED: 'maybe' }, 'DEMO_ENABLED');
+    });
+
+    test('loadConfig() with an AUTH_JWT_SECRET shorter than 32 bytes names it', () => {
+      assertRejects({ AUTH_JWT_SECRET: 'x'.repeat(31) }, 'AUTH_JWT_SECRET');
+      // Bytes, not characters: 16 two-byte characters are enough.
+      assert.equal(loadConfig({ AUTH_JWT_SECRET: 'é'.repeat(16) }).AUTH_JWT_SECRET, 'é'.repeat(16));
+    });
+
+    test('loadConfig() with more than one of AUTH_JWT_SECRET, AUTH_JWT_PUBLIC_KEY, AUTH_JWKS_URL names the extra one', () => {
+      const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
+        type: 'spki',
+        format: 'pem',
+      });
+      assertRejects(
+        { AUTH_JWT_SECRET: 'x'.repeat(32), AUTH_JWKS_URL: 'https://app.example/jwks.json' },
+        'AUTH_JWKS_URL',
+      );
+      assertRejects(
+        { AUTH_JWT_PUBLIC_KEY: String(ec), AUTH_JWKS_URL: 'https://app.example/jwks.json' },
+        'AUTH_JWKS_URL',
+      );
+    });
+
+    test('loadConfig() with an AUTH_JWT_PUBLIC_KEY that is not a usable SPKI public key names it', () => {
+      const spki = (key: KeyObject) => String(key.export({ type: 'spki', format: 'pem' }));
+      const rsa1024 = spki(generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey);
+      const p384 = spki(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey);
+      const ed448 = spki(generateKeyPairSync('ed448').publicKey);
+      const privateKey = String(
+        generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+          type: 'pkcs8',
+          format: 'pem',
+        }),
+      );
+      for (const value of ['not a key', rsa1024, p384, ed448, privateKey])
+        assertRejects({ AUTH_JWT_PUBLIC_KEY: value }, 'AUTH_JWT_PUBLIC_KEY');
+    });
+
+    test('loadConfig() reads an AUTH_JWT_PUBLIC_KEY written on one line with \\n escapes', () => {
+      const ec = String(
+        generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }),
+      );
+      assert.equal(
+        loadConfig({ AUTH_JWT_PUBLIC_KEY: ec.replace(/\n/g, '\\n') }).AUTH_JWT_PUBLIC_KEY,
+        ec.trim(),
+      );
+    });
+
+    test('loadConfig() with an AUTH_JWKS_URL that is not http(s) names it', () => {
+      for (const value of ['ftp://app.example/jwks', 'not a url', 'https://'])
+        assertRejects({ AUTH_JWKS_URL: value }, 'AUTH_JWKS_URL');
+    });
+
+    test('loadConfig() with AUTH_JWT_ISSUER or AUTH_JWT_AUDIENCE but no key names them (they would do nothing)', () => {
+      assertRejects(
+        { AUTH_JWT_ISSUER: 'https://app.example', AUTH_JWT_AUDIENCE: 'sb' },
+        'AUTH_JWT_ISSUER',
+        'AUTH_JWT_AUDIENCE',
+      );
+    });
+
+    test('loadConfig() with AUTH_BLOCK_SECONDS 0 or a negative AUTH_FAILURES_PER_IP names it', () => {
+      assertRejects({ AUTH_BLOCK_SECONDS: '0' }, 'AUTH_BLOCK_SECONDS');
+      assertRejects({ AUTH_FAILURES_PER_IP: '-1' }, 'AUTH_FAILURES_PER_IP');
     });
 
     test('loadConfig() with several bad variables names every one of them', () => {

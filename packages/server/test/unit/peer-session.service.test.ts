@@ -56,6 +56,14 @@ describe('PeerSessionService', () => {
       assert.equal((await sessions.consumeToken(token))?.peerId, peerId);
     });
 
+    test('consumeToken() by another user returns undefined without spending the token; its owner can still use it', async () => {
+      const { peerId } = await sessions.create('s1', 'alice');
+      const token = await sessions.issueToken(peerId);
+      assert.equal(await sessions.consumeToken(token, 'mallory'), undefined);
+      assert.equal(await sessions.consumeToken(token), undefined); // no user at all is another user too
+      assert.equal((await sessions.consumeToken(token, 'alice'))?.peerId, peerId);
+    });
+
     test('issueToken() again invalidates the previous token', async () => {
       const { peerId } = await sessions.create('s1');
       const first = await sessions.issueToken(peerId);

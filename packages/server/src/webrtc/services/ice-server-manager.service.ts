@@ -34,7 +34,8 @@ export class IceServerManagerService {
 
   /**
    * Returns the list for one caller.
-   * @param userId identifies the caller inside minted usernames (a peer id); random when absent.
+   * @param userId identifies the caller inside minted usernames: the token's `sub` when authentication
+   *   is on, else the peer id; random when absent. Characters other than `A-Za-z0-9_.@+-` become `_`.
    */
   getIceServers(userId?: string): IceServersResponse {
     const { stunUrls, turnUrls, turnSecret, turnTtlSeconds } = this.options;
@@ -72,7 +73,8 @@ export function turnRestCredential(secret: string, username: string): string {
   return createHmac('sha1', secret).update(username).digest('base64');
 }
 
-// coturn splits the username at ':'; keep the user id free of it.
+// coturn splits the username at ':'; keep the user id free of it (and of anything but plain ASCII an
+// e-mail-like `sub` uses), at most 128 characters like a token's `sub`.
 function sanitizeUserId(id: string): string {
-  return id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64);
+  return id.replace(/[^A-Za-z0-9_.@+-]/g, '_').slice(0, 128);
 }

@@ -16,6 +16,8 @@ export interface PeerSession {
   droppedAt: number | null;
   /** sha256 of the peer's current resume token. */
   tokenHash: string | null;
+  /** The authenticated user (token `sub`) the peer belongs to; null when authentication is off. */
+  userId: string | null;
 }
 
 // A connected peer's session has no TTL; a dropped one lives for the window.
@@ -29,13 +31,17 @@ export class PeerSessionService {
     private readonly options: PeerSessionOptions,
   ) {}
 
-  /** Creates a session for a new connection with a fresh, unguessable peer id. */
-  async create(socketId: string): Promise<PeerSession> {
+  /**
+   * Creates a session for a new connection with a fresh, unguessable peer id.
+   * @param userId the authenticated user it belongs to (its resume tokens work only for that user).
+   */
+  async create(socketId: string, userId: string | null = null): Promise<PeerSession> {
     const session: PeerSession = {
       peerId: randomBytes(12).toString('base64url'),
       socketId,
       droppedAt: null,
       tokenHash: null,
+      userId,
     };
     await this.store.set(sessionKey(session.peerId), session, SESSION_LIFETIME_MS);
     return session;
@@ -63,16 +69,19 @@ export class PeerSessionService {
   }
 
   /**
-   * Spends a resume token. Returns the peer it belongs to when the token is current and the
-   * peer is still within its resume window; the token can never be used again either way.
+   * Spends a resume token presented by `userId` (null when authentication is off). Returns the peer
+   * it belongs to when the token is current, the peer is still within its resume window and belongs
+   * to that same user; the token can never be used again either way, except that another user's
+   * attempt leaves it untouched (a leaked token cannot even be burnt by someone else).
    */
-  async consumeToken(token: string): Promise<PeerSession | undefined> {
+  async consumeToken(token: string, userId: string | null = null): Promise<PeerSession | undefined> {
     if (typeof token !== 'string' || token.length === 0 || token.length > 128) return undefined;
     const hash = hashToken(token);
     const peerId = await this.store.get<string>(tokenKey(hash));
     if (peerId === undefined) return undefined;
-    await this.store.delete(tokenKey(hash));
     const session = await this.get(peerId);
+    if (session && (session.userId ?? null) !== userId) return undefined;
+    await this.store.delete(tokenKey(hash));
     if (!session || session.tokenHash !== hash) return undefined;
     if (session.droppedAt !== null && this.clock.now() - session.droppedAt > this.options.resumeWindowMs)
       return undefined;

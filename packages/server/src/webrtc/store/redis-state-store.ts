@@ -1,0 +1,324 @@
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { StateStore } from './state-store';
+
+export interface RedisStateStoreOptions {
+  /** Prepended to every key, so deployments (and test runs) can share a database. Default `switchboard:`. */
+  keyPrefix?: string;
+  /**
+   * Lifetime given to the keys the {@link StateStore} contract keeps without a TTL (a `set` without
+   * `ttlMs`, the hashes of `hashSetIfCapacity`), ms; every write to such a key brings its remaining
+   * lifetime back up to at least this, so a crashed instance never leaves one behind for longer. A
+   * hash nobody writes to for this long goes although its members may still be there: room
+   * membership needs a write (or `expire()`) from the services within it. Default 24 hours (the
+   * lifetime of a peer session).
+   */
+  maxKeyTtlMs?: number;
+}
+
+/**
+ * The shared store: every operation is one round trip to Redis (a single command, or a Lua script
+ * for the ones that read and write), so decisions that race between instances — the last seat of a
+ * room, the first sighting of a message id or a candidate, raising a sequence, holding a signal
+ * while another instance drains — are atomic.
+ *
+ * How the contract maps onto Redis:
+ * - values are JSON strings (`SET … PX`); `raiseTo` compares the stored JSON as a number.
+ * - `addToSet` sets and `remember` sets are sorted sets scored by each member's expiry, in
+ *   microseconds of Redis's own clock (`TIME` inside the scripts, never the Node clock, so instances
+ *   whose clocks disagree still agree on what has expired). The cap drops the lowest scores: the
+ *   least recently added whenever a key's members share one TTL, as every service's do (with mixed
+ *   TTLs it drops the one that expires first). Expired members are purged before the cap is applied,
+ *   so they never push out a live one (the in-memory store counts them until its next sweep). The
+ *   key itself expires (`PEXPIREAT`) with its latest-expiring member.
+ * - `remember` keeps an 8-byte digest (SHA-256, truncated) of each member, not the member: a
+ *   member costs the same whatever its length (a candidate line is 60-120 bytes), and two members
+ *   collide with probability about n / 2^64, as in the in-memory store's `DigestSet`. Measured on
+ *   Redis 7.0 (`MEMORY USAGE`): a digest costs about 20 bytes while its set stays within
+ *   `zset-max-listpack-entries` (128), about 102 past it; the member itself would cost 51 and 135
+ *   for a UUID, and about 200 for a candidate line at any count (it is over
+ *   `zset-max-listpack-value`, 64 bytes, which forces the larger encoding on the whole set).
+ *   The cap makes room before adding, so a set at its cap never goes over it, even for a moment.
+ * - hashes and lists are Redis hashes and lists; Redis deletes an empty one by itself.
+ *
+ * Where it differs from the in-memory store: keys kept there forever live `maxKeyTtlMs` after
+ * their last write here; a write to a hash, set or digest set may extend a TTL that `expire()` set
+ * (such a key must outlive its members, or the safety TTL); with a cap of 0 nothing is kept
+ * (the in-memory store keeps an empty hash, list or set); a `remember` key and an `addToSet` key are
+ * both sorted sets, so using one as the other is not an error here; and TTLs are whole
+ * milliseconds of at least 1.
+ *
+ * Standalone Redis or Sentinel: each script touches one key, but `delete()` of several keys would
+ * need them in one hash slot on Redis Cluster.
+ */
+export class RedisStateStore implements StateStore {
+  private readonly redis: Redis;
+  private readonly ownsClient: boolean;
+  private readonly prefix: string;
+  private readonly maxKeyTtlMs: number;
+  private closed = false;
+
+  /**
+   * @param redis a connected ioredis client without its own `keyPrefix` (the store prefixes keys
+   *   itself, so that `size()` can find them), or a `redis://` / `rediss://` URL for a client the
+   *   store creates and closes.
+   */
+  constructor(redis: Redis | string, options: RedisStateStoreOptions = {}) {
+    if (typeof redis === 'string') {
+      this.redis = new Redis(redis);
+      this.ownsClient = true;
+    } else {
+      if (redis.options.keyPrefix)
+        throw new Error('RedisStateStore: pass a client without keyPrefix; use the keyPrefix option');
+      this.redis = redis;
+      this.ownsClient = false;
+    }
+    this.prefix = options.keyPrefix ?? 'switchboard:';
+    this.maxKeyTtlMs = ttl(options.maxKeyTtlMs ?? 24 * 3600_000);
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    return decode<T>(await this.redis.get(this.k(key)));
+  }
+
+  async set<T>(key: string, value: T, ttlMs?: number): Promise<void> {
+    await this.redis.set(
+      this.k(key),
+      encode(value),
+      'PX',
+      ttlMs === undefined ? this.maxKeyTtlMs : ttl(ttlMs),
+    );
+  }
+
+  async delete(...keys: string[]): Promise<void> {
+    if (keys.length > 0) await this.redis.del(...keys.map((key) => this.k(key)));
+  }
+
+  async raiseTo(key: string, value: number, ttlMs: number): Promise<boolean> {
+    if (!Number.isFinite(value)) throw new TypeError(`raiseTo() needs a finite number, not ${value}`);
+    return (await RAISE_TO.run(this.redis, this.k(key), encode(value), ttl(ttlMs))) === 1;
+  }
+
+  async expire(key: string, ttlMs: number): Promise<void> {
+    await this.redis.pexpire(this.k(key), ttl(ttlMs));
+  }
+
+  async addToSet(key: string, member: string, ttlMs: number, maxMembers: number): Promise<boolean> {
+    return (await ADD_MEMBER.run(this.redis, this.k(key), member, ttlMs, maxMembers)) === 1;
+  }
+
+  async removeFromSet(key: string, member: string): Promise<void> {
+    await REMOVE_MEMBER.run(this.redis, this.k(key), member);
+  }
+
+  async remember(key: string, member: string, ttlMs: number, maxMembers: number): Promise<boolean> {
+    return (await ADD_MEMBER.run(this.redis, this.k(key), digest(member), ttlMs, maxMembers)) === 1;
+  }
+
+  async forget(key: string, member: string): Promise<void> {
+    await REMOVE_MEMBER.run(this.redis, this.k(key), digest(member));
+  }
+
+  async setMembers(key: string): Promise<string[]> {
+    return (await SET_MEMBERS.run(this.redis, this.k(key))) as string[];
+  }
+
+  async hashSetIfCapacity<T>(
+    key: string,
+    field: string,
+    value: T,
+    maxFields: number,
+  ): Promise<'added' | 'exists' | 'full'> {
+    const r = await HASH_SET_IF_CAPACITY.run(
+      this.redis,
+      this.k(key),
+      field,
+      encode(value),
+      maxFields,
+      this.maxKeyTtlMs,
+    );
+    return r === 0 ? 'added' : r === 1 ? 'exists' : 'full';
+  }
+
+  async hashGet<T>(key: string, field: string): Promise<T | undefined> {
+    return decode<T>(await this.redis.hget(this.k(key), field));
+  }
+
+  async hashGetAll<T>(key: string): Promise<Map<string, T>> {
+    // `call` skips ioredis's reply transformer, which builds an object and so reorders
+    // integer-like field names; the flat reply keeps Redis's order.
+    const flat = (await this.redis.call('HGETALL', this.k(key))) as string[];
+    const out = new Map<string, T>();
+    for (let i = 0; i < flat.length; i += 2) out.set(flat[i], JSON.parse(flat[i + 1]) as T);
+    return out;
+  }
+
+  async hashDelete(key: string, field: string): Promise<boolean> {
+    return (await HASH_DELETE.run(this.redis, this.k(key), field, this.maxKeyTtlMs)) === 1;
+  }
+
+  async listPush<T>(key: string, value: T, maxLength: number, ttlMs: number): Promise<boolean> {
+    return (await LIST_PUSH.run(this.redis, this.k(key), encode(value), maxLength, ttl(ttlMs))) === 1;
+  }
+
+  async listLength(key: string): Promise<number> {
+    return this.redis.llen(this.k(key));
+  }
+
+  async listDrain<T>(key: string): Promise<T[]> {
+    // LPOP with a count is one atomic command: a push from another instance lands either in
+    // what this returns or in a new list, never in neither.
+    const items = await this.redis.lpop(this.k(key), Number.MAX_SAFE_INTEGER);
+    return items ? items.map((item) => JSON.parse(item) as T) : [];
+  }
+
+  /**
+   * Counts this prefix's keys with SCAN (Redis skips expired keys). It walks the whole database,
+   * not just the prefix: O(keys in the database), one round trip per 1,000 keys scanned. For metrics
+   * scrapes and tests, not for a hot path.
+   */
+  async size(): Promise<number> {
+    const pattern = `${this.prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
+    // SCAN may return a key twice while the table is rehashed.
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      for (const key of keys) seen.add(key);
+      cursor = next;
+    } while (cursor !== '0');
+    return seen.size;
+  }
+
+  /** Quits the client if the store created it (a client passed in stays open). Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (!this.ownsClient) return;
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+
+  private k(key: string): string {
+    return this.prefix + key;
+  }
+}
+
+/** A Lua script run by EVALSHA, loaded with EVAL when the server does not have it yet (NOSCRIPT). */
+class Script {
+  private readonly sha: string;
+
+  constructor(private readonly lua: string) {
+    this.sha = createHash('sha1').update(lua).digest('hex');
+  }
+
+  async run(redis: Redis, key: string, ...args: (string | Buffer | number)[]): Promise<unknown> {
+    try {
+      return await redis.evalsha(this.sha, 1, key, ...args);
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return redis.eval(this.lua, 1, key, ...args);
+    }
+  }
+}
+
+// Redis's clock in microseconds. Scripts call TIME rather than take the time from the caller, so
+// every instance judges expiry by the same clock as PEXPIRE does. (Redis 5+ replicates a script's
+// effects, not the script, so a script may write after calling TIME.)
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+`;
+
+// Makes the key expire with its latest-expiring member.
+const EXPIRE_WITH_LAST_MEMBER = `local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], math.ceil(tonumber(last[2]) / 1000)) end
+`;
+
+/** KEYS[1]; ARGV: JSON number, ttl ms. Returns 1 when it raised the value. */
+const RAISE_TO = new Script(`local cur = tonumber(redis.call('GET', KEYS[1]) or '')
+if cur and cur >= tonumber(ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1`);
+
+/**
+ * KEYS[1]: sorted set of member → expiry (µs); ARGV: member, ttl ms, max members.
+ * Returns 1 when the member was not held unexpired.
+ */
+const ADD_MEMBER = new Script(`${NOW}local old = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local fresh = not old or tonumber(old) <= now
+local max = tonumber(ARGV[3])
+if fresh then
+  -- Make room before adding, so the set never holds more than max (past
+  -- zset-max-listpack-entries, Redis would convert it for good to the larger encoding).
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  local excess = redis.call('ZCARD', KEYS[1]) - max + 1
+  if excess > 0 then redis.call('ZPOPMIN', KEYS[1], excess) end
+end
+if max >= 1 or not fresh then redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]) * 1000, ARGV[1]) end
+${EXPIRE_WITH_LAST_MEMBER}if fresh then return 1 end
+return 0`);
+
+/** KEYS[1]; ARGV: member. */
+const REMOVE_MEMBER = new Script(`if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+${EXPIRE_WITH_LAST_MEMBER}end
+return 0`);
+
+/** KEYS[1]. The unexpired members, earliest-expiring first. */
+const SET_MEMBERS = new Script(
+  `${NOW}return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. string.format('%.17g', now), '+inf')`,
+);
+
+/**
+ * KEYS[1]; ARGV: field, JSON value, max fields, safety ttl ms. Returns 0 added, 1 exists, 2 full.
+ * A write lifts the hash's remaining lifetime to at least the safety TTL.
+ */
+const HASH_SET_IF_CAPACITY = new Script(`local result = 0
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  result = 1
+elseif redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  return 2
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return result`);
+
+/** KEYS[1]; ARGV: field, safety ttl ms. Returns 1 when the field was there. */
+const HASH_DELETE = new Script(`if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+local left = redis.call('PTTL', KEYS[1])
+if left ~= -2 and left < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`);
+
+/** KEYS[1]; ARGV: JSON value, max length, ttl ms. Returns 1 when pushed; refreshes the TTL either way. */
+const LIST_PUSH = new Script(`local pushed = 0
+if redis.call('LLEN', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('RPUSH', KEYS[1], ARGV[1])
+  pushed = 1
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return pushed`);
+
+/** An 8-byte digest of a remembered member (see the class comment). */
+function digest(member: string): Buffer {
+  return createHash('sha256').update(member).digest().subarray(0, 8);
+}
+
+/** Whole milliseconds, at least 1 (PX and PEXPIRE refuse 0). */
+function ttl(ms: number): number {
+  return Math.max(1, Math.ceil(ms));
+}
+
+function encode(value: unknown): string {
+  const text = JSON.stringify(value) as string | undefined;
+  if (text === undefined) throw new TypeError('RedisStateStore: values must be JSON data, not undefined');
+  return text;
+}
+
+function decode<T>(text: string | null): T | undefined {
+  return text === null ? undefined : (JSON.parse(text) as T);
+}

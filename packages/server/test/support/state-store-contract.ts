@@ -1,0 +1,405 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import type { StateStore } from '../../src/webrtc/store/state-store';
+
+/** A store to run the contract against, with a way to let its time pass. */
+export interface StoreUnderTest {
+  store: StateStore;
+  /**
+   * Lets `ms` pass as the store's TTLs see it: a fake clock moves at once; a store on a real clock
+   * (Redis) is waited for, so the time-based tests use TTLs of {@link T} and stay few.
+   */
+  advance(ms: number): Promise<void>;
+  /** Closes the store and removes whatever the test left in it. */
+  close(): Promise<void>;
+}
+
+/**
+ * The TTL unit of the time-based tests, ms. Each checks that a key is still there at most T/2 after
+ * the write that should keep it (so a real clock may run up to T/2 late), and that it is gone at
+ * least 1.2 T after the last write.
+ */
+export const T = 100;
+
+/**
+ * Registers the behaviour every {@link StateStore} must have (the JSDoc of state-store.ts) as tests
+ * under `describe(name)`; each test gets a fresh store from `makeStore`.
+ *
+ * @example
+ * stateStoreContract('MemoryStateStore', async () => {
+ *   const clock = new FakeClock();
+ *   const store = new MemoryStateStore(clock);
+ *   return { store, advance: (ms) => clock.advance(ms), close: async () => store.close() };
+ * });
+ */
+export function stateStoreContract(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`${name} (StateStore contract)`, () => {
+    let under: StoreUnderTest;
+    let store: StateStore;
+    const advance = (ms: number): Promise<void> => under.advance(ms);
+
+    beforeEach(async () => {
+      under = await makeStore();
+      store = under.store;
+    });
+
+    afterEach(async () => {
+      await under.close();
+    });
+
+    describe('values', () => {
+      test('get() of an absent key returns undefined', async () => {
+        assert.equal(await store.get('absent'), undefined);
+      });
+
+      test('set() then get() returns equal JSON data of every kind', async () => {
+        const values = {
+          object: { a: 1, nested: { list: [1, 'two', null, true] } },
+          array: [{ x: 1 }, []],
+          text: 'ünïcødé \u0000 "quoted"',
+          number: -12.5,
+          zero: 0,
+          flag: false,
+          nothing: null,
+        };
+        for (const [key, value] of Object.entries(values)) await store.set(key, value);
+        for (const [key, value] of Object.entries(values)) assert.deepEqual(await store.get(key), value);
+      });
+
+      test('get() of a value set with a TTL returns it until the TTL elapses, then undefined', async () => {
+        await store.set('k', { n: 1 }, T);
+        await advance(T / 2);
+        assert.deepEqual(await store.get('k'), { n: 1 });
+        await advance(0.7 * T);
+        assert.equal(await store.get('k'), undefined);
+      });
+
+      test('set() without a TTL keeps the value after keys set with one expired', async () => {
+        await store.set('forever', 'v');
+        await store.set('short', 'v', T);
+        await advance(1.2 * T);
+        assert.equal(await store.get('short'), undefined);
+        assert.equal(await store.get('forever'), 'v');
+      });
+
+      test('set() again restarts the TTL from the new write', async () => {
+        await store.set('k', 1, T);
+        await advance(T / 2);
+        await store.set('k', 2, T);
+        await advance(T / 2);
+        assert.equal(await store.get('k'), 2);
+        await advance(0.7 * T);
+        assert.equal(await store.get('k'), undefined);
+      });
+
+      test('delete() removes every key given, whatever it holds, and ignores absent ones', async () => {
+        await store.set('a', 1);
+        await store.addToSet('b', 'm', 60_000, 10);
+        await store.remember('c', 'm', 60_000, 10);
+        await store.hashSetIfCapacity('d', 'f', 1, 10);
+        await store.listPush('e', 1, 10, 60_000);
+        await store.set('kept', 3);
+        await store.delete('a', 'b', 'c', 'd', 'e', 'missing');
+        assert.equal(await store.size(), 1);
+        assert.equal(await store.get('kept'), 3);
+        assert.equal(await store.remember('c', 'm', 60_000, 10), true);
+      });
+
+      test('delete() with no keys does nothing', async () => {
+        await store.set('a', 1);
+        await store.delete();
+        assert.equal(await store.get('a'), 1);
+      });
+
+      test('size() after TTLs elapse counts 0 even for keys nobody read again', async () => {
+        await store.set('a', 1, T);
+        await store.addToSet('s', 'm', T, 10);
+        await store.remember('r', 'm', T, 10);
+        await store.listPush('l', 'x', 10, T);
+        assert.equal(await store.size(), 4);
+        await advance(1.2 * T);
+        assert.equal(await store.size(), 0);
+      });
+
+      test('get() of a key that holds another kind rejects instead of returning garbage', async () => {
+        await store.listPush('l', 'a', 10, 60_000);
+        await assert.rejects(async () => store.get('l'));
+      });
+    });
+
+    describe('raiseTo() and expire()', () => {
+      test('raiseTo() only raises, and refreshes the TTL either way', async () => {
+        assert.equal(await store.raiseTo('k', 5, T), true);
+        assert.equal(await store.raiseTo('k', 5, T), false);
+        assert.equal(await store.raiseTo('k', 3, T), false);
+        assert.equal(await store.get('k'), 5);
+        await advance(T / 2);
+        assert.equal(await store.raiseTo('k', 1, T), false);
+        await advance(T / 2);
+        assert.equal(await store.get('k'), 5);
+        assert.equal(await store.raiseTo('k', 6, T), true);
+        assert.equal(await store.get('k'), 6);
+        await advance(1.2 * T);
+        assert.equal(await store.get('k'), undefined);
+        assert.equal(await store.raiseTo('k', 1, T), true);
+      });
+
+      test('raiseTo() of a key holding something other than a number replaces it', async () => {
+        await store.set('k', '9');
+        assert.equal(await store.raiseTo('k', 2, 60_000), true);
+        assert.equal(await store.get('k'), 2);
+      });
+
+      test('raiseTo() compares large and fractional numbers exactly', async () => {
+        assert.equal(await store.raiseTo('k', 2 ** 50 + 0.5, 60_000), true);
+        assert.equal(await store.raiseTo('k', 2 ** 50, 60_000), false);
+        assert.equal(await store.raiseTo('k', 2 ** 50 + 0.5, 60_000), false);
+        assert.equal(await store.raiseTo('k', 2 ** 50 + 0.75, 60_000), true);
+        assert.equal(await store.get('k'), 2 ** 50 + 0.75);
+      });
+
+      test('expire() moves the TTL of an existing key and ignores an absent one', async () => {
+        await store.set('k', 1, T);
+        await advance(T / 2);
+        await store.expire('k', T);
+        await advance(T / 2);
+        assert.equal(await store.get('k'), 1);
+        await store.expire('absent', T);
+        assert.equal(await store.get('absent'), undefined);
+        assert.equal(await store.size(), 1);
+        await advance(0.7 * T);
+        assert.equal(await store.get('k'), undefined);
+      });
+
+      test('expire() gives a value set without a TTL, and a hash, a TTL', async () => {
+        await store.set('k', 1);
+        await store.hashSetIfCapacity('h', 'f', 1, 10);
+        await store.expire('k', T);
+        await store.expire('h', T);
+        await advance(1.2 * T);
+        assert.equal(await store.get('k'), undefined);
+        assert.deepEqual(await store.hashGetAll('h'), new Map());
+        assert.equal(await store.size(), 0);
+      });
+    });
+
+    describe('sets', () => {
+      test('addToSet() of a member already present returns false and restarts its TTL; true once the TTL elapses', async () => {
+        assert.equal(await store.addToSet('s', 'm', T, 10), true);
+        await advance(T / 2);
+        // A retry keeps it remembered: the TTL counts from the latest add.
+        assert.equal(await store.addToSet('s', 'm', T, 10), false);
+        await advance(T / 2);
+        assert.deepEqual(await store.setMembers('s'), ['m']);
+        await advance(0.7 * T);
+        assert.equal(await store.addToSet('s', 'm', T, 10), true);
+      });
+
+      test('addToSet() past maxMembers evicts the oldest member', async () => {
+        for (const m of ['m1', 'm2', 'm3']) await store.addToSet('s', m, 60_000, 2);
+        assert.deepEqual(await store.setMembers('s'), ['m2', 'm3']);
+        // Proof it is really gone, not just hidden: adding it again counts as new.
+        assert.equal(await store.addToSet('s', 'm1', 60_000, 2), true);
+        assert.deepEqual(await store.setMembers('s'), ['m3', 'm1']);
+      });
+
+      test('addToSet() of a member already present does not evict another', async () => {
+        await store.addToSet('s', 'm1', 60_000, 2);
+        await store.addToSet('s', 'm2', 60_000, 2);
+        assert.equal(await store.addToSet('s', 'm1', 60_000, 2), false);
+        assert.deepEqual(new Set(await store.setMembers('s')), new Set(['m1', 'm2']));
+      });
+
+      test('addToSet() of an expired member re-adds it as the newest, so the cap evicts the next oldest', async () => {
+        await store.addToSet('s', 'm1', T, 2);
+        await store.addToSet('s', 'm2', 60_000, 2);
+        await advance(1.2 * T);
+        assert.equal(await store.addToSet('s', 'm1', 60_000, 2), true);
+        await store.addToSet('s', 'm3', 60_000, 2);
+        assert.deepEqual(await store.setMembers('s'), ['m1', 'm3']);
+      });
+
+      test('addToSet() keeps members of any characters apart', async () => {
+        const members = [
+          'a\u0000b',
+          'a\u0000c',
+          'ünï cødé',
+          ' ',
+          '*',
+          'candidate:1 1 udp 2122260223 10.0.0.1 9 typ host',
+        ];
+        for (const m of members) assert.equal(await store.addToSet('s', m, 60_000, 10), true);
+        for (const m of members) assert.equal(await store.addToSet('s', m, 60_000, 10), false);
+        assert.deepEqual(new Set(await store.setMembers('s')), new Set(members));
+      });
+
+      test('removeFromSet() removes one member; of the last one, the set key', async () => {
+        await store.addToSet('s', 'a', 60_000, 10);
+        await store.addToSet('s', 'b', 60_000, 10);
+        await store.removeFromSet('s', 'a');
+        assert.deepEqual(await store.setMembers('s'), ['b']);
+        await store.removeFromSet('s', 'b');
+        assert.deepEqual(await store.setMembers('s'), []);
+        assert.equal(await store.size(), 0);
+      });
+
+      test('removeFromSet() of an absent member or set does nothing', async () => {
+        await store.addToSet('s', 'a', 60_000, 10);
+        await store.removeFromSet('s', 'other');
+        await store.removeFromSet('absent', 'a');
+        assert.deepEqual(await store.setMembers('s'), ['a']);
+        assert.equal(await store.size(), 1);
+      });
+
+      test('setMembers() leaves out members whose TTL elapsed', async () => {
+        await store.addToSet('s', 'short', T, 10);
+        await store.addToSet('s', 'long', 60_000, 10);
+        await advance(1.2 * T);
+        assert.deepEqual(await store.setMembers('s'), ['long']);
+      });
+
+      test('setMembers() of an absent set returns []', async () => {
+        assert.deepEqual(await store.setMembers('absent'), []);
+      });
+    });
+
+    describe('remember() and forget()', () => {
+      test('remember() returns true once per member, false while remembered, true after the TTL from its last add', async () => {
+        assert.equal(await store.remember('r', 'm', T, 10), true);
+        await advance(T / 2);
+        assert.equal(await store.remember('r', 'm', T, 10), false);
+        await advance(T / 2);
+        assert.equal(await store.remember('r', 'm', T, 10), false);
+        await advance(1.2 * T);
+        assert.equal(await store.remember('r', 'm', T, 10), true);
+      });
+
+      test('remember() past maxMembers forgets the least recently added', async () => {
+        for (const m of ['m1', 'm2', 'm3']) await store.remember('r', m, 60_000, 2);
+        assert.equal(await store.remember('r', 'm3', 60_000, 2), false);
+        assert.equal(await store.remember('r', 'm1', 60_000, 2), true);
+      });
+
+      test('remember() of 1,000 distinct members returns true for each, then false for each', async () => {
+        const members = Array.from({ length: 1000 }, (_, i) => `${i.toString(16).padStart(8, '0')}-id`);
+        const first = await Promise.all(members.map((m) => store.remember('r', m, 60_000, 1024)));
+        assert.deepEqual(
+          first,
+          members.map(() => true),
+        );
+        const again = await Promise.all(members.map((m) => store.remember('r', m, 60_000, 1024)));
+        assert.deepEqual(
+          again,
+          members.map(() => false),
+        );
+      });
+
+      test('forget() of the last remembered member removes the key; of an unknown key or member is a no-op', async () => {
+        await store.remember('r', 'm', 60_000, 10);
+        await store.forget('r', 'other');
+        await store.forget('absent', 'm');
+        assert.equal(await store.size(), 1);
+        await store.forget('r', 'm');
+        assert.equal(await store.size(), 0);
+        assert.equal(await store.remember('r', 'm', 60_000, 10), true);
+      });
+
+      test('size() after every remembered member expired counts 0', async () => {
+        await store.remember('r', 'a', T, 10);
+        await store.remember('r', 'b', 2 * T, 10);
+        await advance(1.2 * T);
+        assert.equal(await store.size(), 1);
+        await advance(T);
+        assert.equal(await store.size(), 0);
+      });
+    });
+
+    describe('hashes', () => {
+      test('hashSetIfCapacity() returns added, exists (updating the value) and full at maxFields', async () => {
+        assert.equal(await store.hashSetIfCapacity('h', 'f1', 'v1', 2), 'added');
+        assert.equal(await store.hashSetIfCapacity('h', 'f2', { v: 2 }, 2), 'added');
+        assert.equal(await store.hashSetIfCapacity('h', 'f3', 'v3', 2), 'full');
+        assert.equal(await store.hashSetIfCapacity('h', 'f1', 'v1b', 2), 'exists');
+        assert.deepEqual(
+          await store.hashGetAll('h'),
+          new Map<string, unknown>([
+            ['f1', 'v1b'],
+            ['f2', { v: 2 }],
+          ]),
+        );
+      });
+
+      test('hashGet() returns a field, and undefined for an absent field or hash', async () => {
+        await store.hashSetIfCapacity('h', 'f', { peerId: 'p' }, 10);
+        assert.deepEqual(await store.hashGet('h', 'f'), { peerId: 'p' });
+        assert.equal(await store.hashGet('h', 'other'), undefined);
+        assert.equal(await store.hashGet('absent', 'f'), undefined);
+      });
+
+      test('hashGetAll() of an absent hash returns an empty Map; field names come back as given', async () => {
+        assert.deepEqual(await store.hashGetAll('absent'), new Map());
+        for (const f of ['__proto__', '10', '2', 'constructor']) await store.hashSetIfCapacity('h', f, f, 10);
+        assert.deepEqual([...(await store.hashGetAll<string>('h')).entries()].sort(), [
+          ['10', '10'],
+          ['2', '2'],
+          ['__proto__', '__proto__'],
+          ['constructor', 'constructor'],
+        ]);
+      });
+
+      test('hashDelete() returns whether the field was there and removes the hash once empty', async () => {
+        await store.hashSetIfCapacity('h', 'f', 1, 10);
+        await store.hashSetIfCapacity('h', 'g', 2, 10);
+        assert.equal(await store.hashDelete('h', 'f'), true);
+        assert.equal(await store.hashDelete('h', 'f'), false);
+        assert.equal(await store.hashDelete('absent', 'f'), false);
+        assert.deepEqual(await store.hashGetAll('h'), new Map([['g', 2]]));
+        assert.equal(await store.hashDelete('h', 'g'), true);
+        assert.equal(await store.size(), 0);
+      });
+    });
+
+    describe('lists', () => {
+      test('listPush() past maxLength returns false and listDrain() returns the accepted items in order', async () => {
+        assert.equal(await store.listPush('l', 'a', 3, 60_000), true);
+        assert.equal(await store.listPush('l', { b: 2 }, 3, 60_000), true);
+        assert.equal(await store.listPush('l', 'c', 3, 60_000), true);
+        assert.equal(await store.listPush('l', 'd', 3, 60_000), false);
+        assert.equal(await store.listLength('l'), 3);
+        assert.deepEqual(await store.listDrain('l'), ['a', { b: 2 }, 'c']);
+      });
+
+      test('listDrain() deletes the list, so a second drain returns []', async () => {
+        await store.listPush('l', 'a', 3, 60_000);
+        await store.listDrain('l');
+        assert.deepEqual(await store.listDrain('l'), []);
+        assert.equal(await store.listLength('l'), 0);
+        assert.equal(await store.size(), 0);
+      });
+
+      test('listPush() refreshes the TTL so the list lives ttlMs after the last push', async () => {
+        await store.listPush('l', 'a', 10, T);
+        await advance(T / 2);
+        await store.listPush('l', 'b', 10, T);
+        await advance(T / 2);
+        assert.deepEqual(await store.listDrain('l'), ['a', 'b']);
+        await store.listPush('l', 'c', 10, T);
+        await advance(1.2 * T);
+        assert.deepEqual(await store.listDrain('l'), []);
+      });
+
+      test('listPush() refused at maxLength still refreshes the TTL', async () => {
+        await store.listPush('l', 'a', 1, T);
+        await advance(T / 2);
+        assert.equal(await store.listPush('l', 'b', 1, T), false);
+        await advance(T / 2);
+        assert.equal(await store.listLength('l'), 1);
+      });
+    });
+
+    test('close() twice is harmless', async () => {
+      await store.close();
+      await store.close();
+    });
+  });
+}
