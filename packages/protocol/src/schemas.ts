@@ -149,7 +149,15 @@ export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
     iceConnectionState: z.enum(ICE_CONNECTION_STATES),
   });
   const refreshToken = z.object({ token: z.string().min(1).max(MAX_TOKEN_LENGTH) });
-  return { joinRoom, leaveRoom, offer: sdpSignal, answer: sdpSignal, iceCandidate, connectionState, refreshToken };
+  return {
+    joinRoom,
+    leaveRoom,
+    offer: sdpSignal,
+    answer: sdpSignal,
+    iceCandidate,
+    connectionState,
+    refreshToken,
+  };
 }
 
 export type Schemas = ReturnType<typeof createSchemas>;
