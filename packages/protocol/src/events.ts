@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { ErrorCode, Result } from './errors';
+import type { ErrorCode, Result, WireError } from './errors';
 import type { Schemas, PEER_CONNECTION_STATES, ICE_CONNECTION_STATES } from './schemas';
 
 /** The Socket.IO namespace of the signaling protocol. */
@@ -173,7 +173,7 @@ export interface SignalAckEvent {
   ok: boolean;
   duplicate?: boolean;
   queued?: boolean;
-  error?: { code: string; message: string };
+  error?: WireError;
 }
 
 /**
@@ -193,7 +193,7 @@ export interface ResumedEvent {
 }
 
 export interface ResumeFailedEvent {
-  error: { code: string; message: string };
+  error: WireError;
 }
 
 /**
