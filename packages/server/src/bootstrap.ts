@@ -2,13 +2,17 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Logger } from 'nestjs-pino';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { frameLimits } from '@switchboard/protocol';
 import { AppModule } from './app.module';
 import { createTokenVerifier } from './auth/token-verifier.factory';
 import type { TokenVerifier } from './auth/token-verifier';
+import { createClusterAdapter } from './cluster/cluster-adapter';
+import { RedisConnections, redacted } from './cluster/redis-connections';
 import { SystemClock, type Clock } from './common/clock';
 import { ConnectionAdmission, openFileLimit } from './common/connection-admission';
 import { createGuardedParser } from './common/guarded-parser';
@@ -17,9 +21,10 @@ import { applyHttpTimeouts } from './common/http-timeouts';
 import { OutboundGuard } from './common/outbound-guard';
 import { MetricsServer } from './metrics/metrics-server';
 import { MetricsService } from './metrics/metrics.service';
-import type { AppConfig } from './config/config';
+import { ConfigError, type AppConfig } from './config/config';
 import { SignalingService } from './webrtc/signaling.service';
 import { MemoryStateStore } from './webrtc/store/memory-state-store';
+import { RedisStateStore } from './webrtc/store/redis-state-store';
 import type { StateStore } from './webrtc/store/state-store';
 import { WebrtcGateway } from './webrtc/webrtc.gateway';
 
@@ -29,7 +34,7 @@ export const DEMO_DIR = resolve(__dirname, '../../../client/dist/public');
 export interface CreateAppOptions {
   /** Time source. Default the system clock. */
   clock?: Clock;
-  /** State store. Default a new in-memory store. */
+  /** State store. Default a {@link RedisStateStore} with REDIS_URL, else a new in-memory store. */
   store?: StateStore;
   /** Token verifier. Default the one AUTH_* configure (none: authentication off). */
   tokenVerifier?: TokenVerifier;
@@ -42,23 +47,45 @@ export interface SwitchboardApp {
   listen(): Promise<string>;
   /** Base URL of the separate metrics listener (METRICS_PORT) once listening; undefined without one. */
   metricsUrl(): string | undefined;
+  /** This process's id among the instances (`switchboard_instance_info{instance_id}`, logged at start). */
+  readonly instanceId: string;
   /** Drains (no new joins, clients told to reconnect), then closes everything. Safe to call twice. */
   shutdown(): Promise<void>;
 }
 
 /**
  * Builds the app from validated configuration. Rejects with a `ConfigError` when AUTH_JWT_PUBLIC_KEY
- * is a key jose cannot use (checked here because jose imports keys asynchronously).
+ * is a key jose cannot use (checked here because jose imports keys asynchronously), or when REDIS_URL
+ * is set and no Redis 7 answers there.
  */
 export async function createApp(config: AppConfig, options: CreateAppOptions = {}): Promise<SwitchboardApp> {
   const clock = options.clock ?? new SystemClock();
   // Before anything is built: a bad key stops start-up the way a bad variable does.
   const tokenVerifier = options.tokenVerifier ?? (await createTokenVerifier(config, clock));
-  const store = options.store ?? new MemoryStateStore(clock);
-  const app = await NestFactory.create<NestExpressApplication>(
-    AppModule.register({ config, clock, store, tokenVerifier }),
-    { bufferLogs: true },
-  );
+  const instanceId = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  let redisTrouble: (connection: string, err: Error) => void = () => undefined;
+  const redis = config.REDIS_URL
+    ? await RedisConnections.open(config.REDIS_URL, { onError: (c, err) => redisTrouble(c, err) }).catch(
+        (err: unknown) => {
+          throw new ConfigError(err instanceof Error ? err.message : String(err));
+        },
+      )
+    : undefined;
+  const store =
+    options.store ??
+    (redis
+      ? new RedisStateStore(redis.commands, { keyPrefix: config.REDIS_KEY_PREFIX })
+      : new MemoryStateStore(clock));
+  let app: NestExpressApplication;
+  try {
+    app = await NestFactory.create<NestExpressApplication>(
+      AppModule.register({ config, clock, store, tokenVerifier }),
+      { bufferLogs: true },
+    );
+  } catch (err) {
+    await redis?.close();
+    throw err;
+  }
   app.useLogger(app.get(Logger));
   app.enableCors({ origin: corsOrigin(config.CORS_ORIGIN) });
   // req.ip by the same rule the WebSocket caps and the HTTP rate limits use (see clientIp()).
@@ -67,6 +94,18 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   applyHttpTimeouts(httpServer);
   const logger = app.get(Logger);
   const metrics = app.get(MetricsService);
+  redisTrouble = (connection, err) =>
+    logger.error(`Redis connection ${connection} failed: ${err.message}; reconnecting`, 'Redis');
+  const adapter = redis ? 'redis-sharded' : config.CONNECTION_STATE_RECOVERY ? 'recovery' : 'memory';
+  metrics.describeInstance({ instanceId, stateStore: redis ? 'redis' : 'memory', adapter });
+  logger.log(
+    redis
+      ? `instance ${instanceId}: state in Redis at ${redacted(config.REDIS_URL!)} under ${config.REDIS_KEY_PREFIX}, ` +
+          'emits between instances by sharded pub/sub; Socket.IO connection state recovery off ' +
+          '(it is per process): dropped peers come back with their resume tokens, on any instance'
+      : `instance ${instanceId}: one instance, state in memory`,
+    'Scaling',
+  );
   // Built by WebrtcModule (the gateway reports rate-limit disconnects to it).
   const admission = app.get(ConnectionAdmission);
   const maxConnections = admission.maxConnections;
@@ -106,7 +145,16 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     ),
     parser: createGuardedParser(frameLimits({ maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 })),
   };
-  app.useWebSocketAdapter(new SignalingIoAdapter(app, config, edge));
+  const cluster = redis
+    ? createClusterAdapter({
+        pubClient: redis.pub,
+        subClient: redis.sub,
+        // Pub/sub channels ignore the database number: the prefix is what keeps deployments apart.
+        channelPrefix: `${config.REDIS_KEY_PREFIX}socket.io`,
+        traffic: metrics,
+      })
+    : undefined;
+  app.useWebSocketAdapter(new SignalingIoAdapter(app, config, edge, cluster));
   edge.admission.guardTcp(httpServer);
   const metricsServer =
     config.METRICS_ENABLED && config.METRICS_PORT !== undefined
@@ -125,20 +173,26 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   const shutdown = (): Promise<void> =>
     (closing ??= (async () => {
       const core = app.get(SignalingService);
-      const nsp = app.get(WebrtcGateway).namespace;
+      const gateway = app.get(WebrtcGateway);
+      const nsp = gateway.namespace;
       core.startDraining();
       if (nsp) {
-        nsp.emit('serverShutdown', { reconnectAfterMs: config.RECONNECTION_DELAY });
+        // Local: on Redis a namespace-wide emit would reach every instance's clients.
+        nsp.local.emit('serverShutdown', { reconnectAfterMs: config.RECONNECTION_DELAY });
         // Closing the transport (not disconnecting the socket) makes clients reconnect on their own,
         // to this server's successor or another node; their sessions stay resumable meanwhile.
         for (const socket of nsp.sockets.values()) socket.conn.close();
       }
       await app.close();
+      // The closed sockets' disconnects mark their peers dropped in the store (resumable elsewhere);
+      // on Redis that takes round trips, which must not meet a closed connection.
+      await gateway.settled();
       await metricsServer?.close();
       edge.admission.close();
       edge.outbound.close();
       core.close();
       await store.close();
+      await redis?.close();
     })());
 
   return {
@@ -152,6 +206,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
     },
     metricsUrl: () => metricsServer?.url(),
+    instanceId,
     shutdown,
   };
 }

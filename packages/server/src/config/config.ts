@@ -172,6 +172,24 @@ export const envSchema = z
     AUTH_FAILURES_PER_IP: int(0, 1_000_000).default(20),
     /** How long a client IP that reached AUTH_FAILURES_PER_IP stays refused, s. Default 300. */
     AUTH_BLOCK_SECONDS: int(1, 86_400).default(300),
+
+    // ---- scale-out (docs/operations.md, "Scaling"); none = one instance, state in memory ----
+    /**
+     * Redis shared by every instance (`redis://[user:password@]host:port[/db]`, or `rediss://` for TLS):
+     * rooms, sessions, resume tokens and signaling state live there, and Socket.IO's Redis sharded
+     * adapter carries emits between instances. Needs Redis 7.0 or later. Default none (one instance,
+     * in-memory state).
+     */
+    REDIS_URL: z
+      .string()
+      .trim()
+      .refine((s) => /^rediss?:\/\/[^/?#]/i.test(s) && URL.canParse(s), 'must be a redis:// or rediss:// URL')
+      .optional(),
+    /** Prepended to every Redis key and pub/sub channel, so deployments can share one Redis. Default `switchboard:`. */
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,64}$/, 'must be 1-64 printable ASCII characters without spaces')
+      .default('switchboard:'),
   })
   .superRefine((env, ctx) => {
     if ((env.TURN_USERNAME === undefined) !== (env.TURN_PASSWORD === undefined)) {

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AdapterTraffic } from '../cluster/cluster-adapter';
 import type { Awaitable } from '../common/awaitable';
 
 /** What the gauges read at scrape time. */
@@ -8,6 +9,16 @@ export interface MetricSources {
   storeKeys: () => Awaitable<number>;
 }
 
+/** Which instance this is and how it shares state; exported as `switchboard_instance_info`. */
+export interface InstanceInfo {
+  /** Unique per process: `<hostname>:<pid>:<random>`. */
+  instanceId: string;
+  /** `memory` (one instance) or `redis` (REDIS_URL). */
+  stateStore: 'memory' | 'redis';
+  /** The Socket.IO adapter: `recovery` (connection state recovery), `memory`, or `redis-sharded`. */
+  adapter: 'recovery' | 'memory' | 'redis-sharded';
+}
+
 /** Outcome label of an acknowledged client event. */
 export type AckOutcome = 'ok' | 'duplicate' | 'queued' | string;
 
@@ -15,7 +26,7 @@ export type AckOutcome = 'ok' | 'duplicate' | 'queued' | string;
  * Prometheus metrics. Counters are bumped by the gateway from what it sends and acknowledges, so the
  * signaling core stays free of instrumentation; gauges are read at scrape time.
  */
-export class MetricsService {
+export class MetricsService implements AdapterTraffic {
   readonly registry = new Registry();
   private readonly requests: Counter<'event' | 'outcome'>;
   private readonly sent: Counter<'event'>;
@@ -33,6 +44,9 @@ export class MetricsService {
   private readonly limited: Counter<'limit'>;
   private readonly authFailures: Counter<'reason'>;
   private readonly sizes = new Map<string, () => number>();
+  private readonly info: Gauge<'instance_id' | 'state_store' | 'adapter'>;
+  /** Adapter messages since the last scrape (one per relayed signal on Redis: kept as plain numbers, like the tallies). */
+  private readonly adapterCounts = { published: new Tally(), self: new Tally(), other: new Tally() };
 
   constructor() {
     const gauges = (): MetricSources => this.sources;
@@ -108,6 +122,31 @@ export class MetricsService {
         for (const [collection, size] of sizes) this.set({ collection }, size());
       },
     });
+    this.info = new Gauge({
+      name: 'switchboard_instance_info',
+      help: 'Always 1; its labels say which instance this is (instance_id) and how it shares state (state_store, adapter)',
+      labelNames: ['instance_id', 'state_store', 'adapter'],
+      registers: [this.registry],
+    });
+    const adapterCounts = this.adapterCounts;
+    new Counter({
+      name: 'switchboard_adapter_messages_published_total',
+      help: "Messages this instance's Socket.IO adapter published to Redis (emits to rooms, room changes); 0 without REDIS_URL",
+      registers: [this.registry],
+      collect() {
+        adapterCounts.published.flushTo(this);
+      },
+    });
+    new Counter({
+      name: 'switchboard_adapter_messages_received_total',
+      help: "Messages Redis delivered to this instance's Socket.IO adapter, by origin: other (another instance's, acted on) or self (its own, echoed back and dropped)",
+      labelNames: ['origin'],
+      registers: [this.registry],
+      collect() {
+        adapterCounts.other.flushTo(this.labels('other'));
+        adapterCounts.self.flushTo(this.labels('self'));
+      },
+    });
     new Gauge({
       name: 'switchboard_state_keys',
       help: 'Keys held by the state store (rooms, sessions, pair contexts, buffers)',
@@ -149,6 +188,22 @@ export class MetricsService {
   /** Where the gauges read from; set once the parts they read are up. */
   observe(sources: MetricSources): void {
     this.sources = sources;
+  }
+
+  /** Says which instance this is (`switchboard_instance_info`). */
+  describeInstance(info: InstanceInfo): void {
+    this.info.reset();
+    this.info.set({ instance_id: info.instanceId, state_store: info.stateStore, adapter: info.adapter }, 1);
+  }
+
+  /** Counts one message the Socket.IO adapter published to Redis. */
+  adapterPublished(): void {
+    this.adapterCounts.published.n++;
+  }
+
+  /** Counts one message Redis delivered to the Socket.IO adapter. */
+  adapterReceived(origin: 'self' | 'other'): void {
+    this.adapterCounts[origin].n++;
   }
 
   /** Counts one acknowledged client event. */

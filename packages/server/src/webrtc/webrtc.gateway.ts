@@ -20,7 +20,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { STATE_STORE, type StateStore } from './store/state-store';
 import { validate } from './dto/validation';
 import type { Awaitable } from '../common/awaitable';
-import { SocketQueue } from './socket-queue';
+import { PendingQueues, SocketQueue } from './socket-queue';
 import { ConnectionLimits, type ConnectionLimitsOptions, type LimitKind } from './connection-limits';
 import { RefusedFrame } from '../common/guarded-parser';
 import { CLOCK, type Clock } from '../common/clock';
@@ -93,6 +93,8 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
   private nsp: SignalingNamespace | undefined;
   /** Authenticated connections by the second their token runs out (one timer for all). */
   private readonly expiries: ExpirySchedule<SignalingSocket>;
+  /** Sockets whose jobs wait for the store. */
+  private readonly pending = new PendingQueues();
 
   constructor(
     @Inject(SignalingService) private readonly core: SignalingService,
@@ -181,6 +183,14 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
     return this.nsp;
   }
 
+  /**
+   * Resolves once no socket has a job pending: after the sockets are closed, when their disconnects
+   * have reached the store (graceful shutdown waits for this before closing a Redis store).
+   */
+  settled(): Promise<void> {
+    return this.pending.settled();
+  }
+
   /** Stops the token-expiry timer (Nest calls this when the app closes). */
   onModuleDestroy(): void {
     this.expiries.close();
@@ -218,7 +228,7 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
     const auth = socket.handshake.auth as HandshakeAuth | undefined;
     const user = socket.data.user;
     if (user) this.expiries.add(socket, this.auth.deadlineOf(user));
-    const queue = new SocketQueue(this.onJobError);
+    const queue = new SocketQueue(this.onJobError, this.pending);
     (socket as QueuedSocket)[QUEUE] = queue;
     // Connect runs first: every message waits for the socket to have its peer.
     queue.run(() => this.core.connect(socket, socket.recovered, auth?.resumeToken));

@@ -7,13 +7,15 @@ import type {
   ResumeFailedEvent,
   ServerToClientEvents,
 } from '@switchboard/protocol';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { io, type Socket } from 'socket.io-client';
 import { createApp, type SwitchboardApp } from '../../src/bootstrap';
 import type { Clock } from '../../src/common/clock';
 import { loadConfig, type EnvInput } from '../../src/config/config';
 import { MemoryStateStore } from '../../src/webrtc/store/memory-state-store';
 import { PeerSessionService } from '../../src/webrtc/services/peer-session.service';
-import type { StateStore } from '../../src/webrtc/store/state-store';
+import { STATE_STORE, type StateStore } from '../../src/webrtc/store/state-store';
 import { SystemClock } from '../../src/common/clock';
 
 export type Client = Socket<ServerToClientEvents, ClientToServerEvents>;
@@ -46,6 +48,92 @@ export async function startServer(
   const sb = await createApp(config, { clock, store: wrapStore(store) });
   const url = await sb.listen();
   return { url, sb, store, close: () => sb.shutdown() };
+}
+
+/** The Redis the cluster tests use: REDIS_TEST_URL, or the one scripts/setup.sh starts. */
+export const REDIS_TEST_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
+
+/** One instance of a {@link TestCluster}: a real server whose state is in Redis. */
+export interface TestInstance {
+  url: string;
+  sb: SwitchboardApp;
+  store: StateStore;
+  close(): Promise<void>;
+}
+
+/** Instances sharing one Redis under a key prefix of their own. */
+export interface TestCluster {
+  /** Key and channel prefix (REDIS_KEY_PREFIX) of this cluster alone: runs and tests never collide. */
+  prefix: string;
+  nodes: TestInstance[];
+  /** Starts one more instance of the cluster. */
+  add(env?: EnvInput): Promise<TestInstance>;
+  /** Shuts every instance down and deletes every key under the prefix. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `count` servers on 127.0.0.1, port 0, sharing the Redis at {@link REDIS_TEST_URL} under a
+ * fresh random prefix (REDIS_URL and REDIS_KEY_PREFIX), with the test defaults of
+ * {@link startServer} overridden by `env`.
+ */
+export async function startCluster(count: number, env: EnvInput = {}): Promise<TestCluster> {
+  const prefix = `sbtest:${randomBytes(6).toString('hex')}:`;
+  const nodes: TestInstance[] = [];
+  const add = async (extra: EnvInput = {}): Promise<TestInstance> => {
+    const config = loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      STUN_URLS: '',
+      DEMO_ENABLED: 'false',
+      ...env,
+      ...extra,
+      REDIS_URL: REDIS_TEST_URL,
+      REDIS_KEY_PREFIX: prefix,
+    });
+    const sb = await createApp(config);
+    const url = await sb.listen();
+    const node = { url, sb, store: sb.app.get<symbol, StateStore>(STATE_STORE), close: () => sb.shutdown() };
+    nodes.push(node);
+    return node;
+  };
+  let closing: Promise<void> | undefined;
+  const cluster: TestCluster = {
+    prefix,
+    nodes,
+    add,
+    close: () =>
+      (closing ??= (async () => {
+        await Promise.all(nodes.map((n) => n.close()));
+        await deleteRedisKeys(prefix);
+      })()),
+  };
+  try {
+    for (let i = 0; i < count; i++) await add();
+  } catch (err) {
+    await cluster.close();
+    throw err;
+  }
+  return cluster;
+}
+
+/** Deletes every key under `prefix` in the test Redis; returns how many there were. */
+export async function deleteRedisKeys(prefix: string): Promise<number> {
+  const redis = new Redis(REDIS_TEST_URL, { maxRetriesPerRequest: 1 });
+  try {
+    const keys = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      for (const k of batch) keys.add(k);
+      cursor = next;
+    } while (cursor !== '0');
+    if (keys.size > 0) await redis.unlink(...keys);
+    return keys.size;
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export type ConnectedClient = Client & {
@@ -206,7 +294,7 @@ export function cutTransport(socket: Client): void {
 }
 
 /** Waits until `server` has noticed that `peerId`'s connection is gone (its resume window runs). */
-export async function untilDropped(server: TestServer, peerId: string, ms = 2000): Promise<void> {
+export async function untilDropped(server: Pick<TestServer, 'sb'>, peerId: string, ms = 2000): Promise<void> {
   const sessions = server.sb.app.get(PeerSessionService);
   await until(async () => !(await sessions.isOnline(peerId)), ms, `${peerId} dropped`);
 }
@@ -225,7 +313,7 @@ export function rawEmit(socket: Client, event: string, ...args: unknown[]): void
  * Reads one sample of a metric from `GET /metrics` (name with labels, as exposed); 0 when absent (a
  * labelled counter is exported from its first increment).
  */
-export async function metric(server: TestServer, sample: string): Promise<number> {
+export async function metric(server: Pick<TestServer, 'url'>, sample: string): Promise<number> {
   return sampleOf(await (await fetch(`${server.url}/metrics`)).text(), sample);
 }
 

@@ -94,6 +94,22 @@ describe('loadConfig', () => {
       assert.throws(() => loadConfig({ METRICS_TOKEN: 'short' }), /METRICS_TOKEN/);
     });
 
+    test('loadConfig() without REDIS_URL keeps state in memory; REDIS_KEY_PREFIX defaults to switchboard:', () => {
+      const c = loadConfig({});
+      assert.equal(c.REDIS_URL, undefined);
+      assert.equal(c.REDIS_KEY_PREFIX, 'switchboard:');
+    });
+
+    test('loadConfig() accepts redis:// and rediss:// URLs with credentials and a database', () => {
+      for (const url of [
+        'redis://127.0.0.1:6379',
+        'rediss://user:secret@redis.example:6380/2',
+        'REDIS://host',
+      ])
+        assert.equal(loadConfig({ REDIS_URL: url }).REDIS_URL, url);
+      assert.equal(loadConfig({ REDIS_KEY_PREFIX: 'app1:sb:' }).REDIS_KEY_PREFIX, 'app1:sb:');
+    });
+
     test('loadConfig() ignores variables it does not know', () => {
       assert.equal(loadConfig({ PATH: '/usr/bin', PORTT: 'x' }).PORT, 3000);
     });
@@ -245,6 +261,16 @@ describe('loadConfig', () => {
     test('loadConfig() with AUTH_BLOCK_SECONDS 0 or a negative AUTH_FAILURES_PER_IP names it', () => {
       assertRejects({ AUTH_BLOCK_SECONDS: '0' }, 'AUTH_BLOCK_SECONDS');
       assertRejects({ AUTH_FAILURES_PER_IP: '-1' }, 'AUTH_FAILURES_PER_IP');
+    });
+
+    test('loadConfig() with a REDIS_URL that is not redis:// or rediss:// names it', () => {
+      for (const url of ['http://127.0.0.1:6379', '127.0.0.1:6379', 'redis://', 'redis:///0', 'redis://[::1'])
+        assertRejects({ REDIS_URL: url }, 'REDIS_URL');
+    });
+
+    test('loadConfig() with a REDIS_KEY_PREFIX holding spaces or over 64 characters names it', () => {
+      assertRejects({ REDIS_KEY_PREFIX: 'my app:' }, 'REDIS_KEY_PREFIX');
+      assertRejects({ REDIS_KEY_PREFIX: 'p'.repeat(65) }, 'REDIS_KEY_PREFIX');
     });
 
     test('loadConfig() with several bad variables names every one of them', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { SocketQueue } from '../../src/webrtc/socket-queue';
+import { PendingQueues, SocketQueue } from '../../src/webrtc/socket-queue';
 
 const noError = (err: unknown): void => assert.fail(`unexpected job error: ${String(err)}`);
 const tick = () => new Promise<void>((r) => setImmediate(r));
@@ -71,5 +71,32 @@ describe('SocketQueue', () => {
       errors.map((e) => (e as Error).message),
       ['sync bug', 'async bug'],
     );
+  });
+
+  test('PendingQueues.settled() resolves once the last queue with a pending job has finished it', async () => {
+    const pending = new PendingQueues();
+    const q1 = new SocketQueue(noError, pending);
+    const q2 = new SocketQueue(noError, pending);
+    q1.run(() => undefined); // synchronous: never pending
+    assert.equal(pending.size, 0);
+    await pending.settled(); // at once
+    const release: (() => void)[] = [];
+    const job = () => new Promise<void>((r) => release.push(r));
+    q1.run(job);
+    q1.run(job); // same queue: still one
+    q2.run(job);
+    assert.equal(pending.size, 2);
+    let settled = false;
+    void pending.settled().then(() => (settled = true));
+    release.shift()!();
+    await tick();
+    assert.equal(settled, false);
+    // q2's job, and q1's second (started once its first ended).
+    release.shift()!();
+    release.shift()!();
+    await tick();
+    await tick();
+    assert.equal(pending.size, 0);
+    assert.equal(settled, true);
   });
 });

@@ -1,0 +1,110 @@
+import { createShardedAdapter } from '@socket.io/redis-adapter';
+import type { Redis } from 'ioredis';
+import type { Namespace } from 'socket.io';
+import { MessageType, type Adapter, type ClusterMessage, type ClusterResponse } from 'socket.io-adapter';
+
+/** Where a {@link createClusterAdapter} adapter reports the messages it exchanges through Redis. */
+export interface AdapterTraffic {
+  /** One message (a broadcast, a room change, a response) published to Redis. */
+  adapterPublished(): void;
+  /**
+   * One message Redis delivered to this instance: `other` from another instance (it was acted on),
+   * `self` this instance's own, echoed back because it has sockets in the room it went to (dropped).
+   */
+  adapterReceived(origin: 'self' | 'other'): void;
+}
+
+export interface ClusterAdapterOptions {
+  /** Connection the adapter publishes on (SPUBLISH); may be shared with other commands. */
+  pubClient: Redis;
+  /** Connection the adapter subscribes on (SSUBSCRIBE); it is in subscriber mode from then on. */
+  subClient: Redis;
+  /** Prefix of every pub/sub channel: instances with the same prefix form one cluster. Default `socket.io`. */
+  channelPrefix?: string;
+  /** Counts the messages exchanged. Default none. */
+  traffic?: AdapterTraffic;
+}
+
+/** What Socket.IO's `adapter` option takes: called with `new` for each namespace. */
+export type AdapterFactory = (nsp: Namespace) => Adapter;
+
+/** The members of the sharded adapter this module wraps (the package types them private). */
+interface ShardedInternals {
+  uid: string;
+  computeChannel(message: ClusterMessage): string;
+  dynamicChannel(room: string): string;
+  doPublish(message: ClusterMessage): Promise<string>;
+  doPublishResponse(requesterUid: string, response: ClusterResponse): Promise<void>;
+  onMessage(message: ClusterMessage, offset?: string): void;
+  onResponse(response: ClusterResponse): void;
+}
+
+// Socket.IO's socket ids (base64id) are 20 characters; the sharded adapter never gives them a channel.
+const SOCKET_ID_LENGTH = 20;
+
+/**
+ * Socket.IO's Redis adapter in sharded pub/sub mode (`SSUBSCRIBE`/`SPUBLISH`, Redis 7.0+) with
+ * dynamic subscriptions: besides one namespace-wide channel and its own response channel, each
+ * instance subscribes to one channel per Socket.IO room it has sockets in, and an emit to one room
+ * is published to that room's channel. Every signal goes to a peer's own room (`p:<peerId>`) and
+ * every room event to the room's (`r:<roomId>`), so an instance only hears about the peers and rooms
+ * it serves: its work grows with its own peers' traffic, not with the cluster's (docs/operations.md,
+ * "Scaling", has the measurement behind the choice over the Redis Streams adapter).
+ *
+ * Two changes to the adapter, both on the instance it builds:
+ * - a room's sockets leaving another room (`socketsLeave`, sent when a peer leaves a signaling
+ *   room) goes to that one room's channel too, as a broadcast does, instead of the namespace-wide
+ *   channel every instance reads;
+ * - what it publishes and receives is counted ({@link AdapterTraffic}).
+ *
+ * What crosses instances unchanged, on the namespace-wide channel: emits to a socket id and
+ * `disconnectSockets` (a resumed peer's previous connection), and namespace-wide emits (none: a
+ * draining instance tells only its own clients, with `nsp.local`).
+ *
+ * @example
+ * const adapter = createClusterAdapter({ pubClient, subClient: pubClient.duplicate(), channelPrefix: 'switchboard:socket.io' });
+ * new Server(httpServer, { adapter });
+ */
+export function createClusterAdapter(options: ClusterAdapterOptions): AdapterFactory {
+  const make = createShardedAdapter(options.pubClient, options.subClient, {
+    channelPrefix: options.channelPrefix ?? 'socket.io',
+    subscriptionMode: 'dynamic',
+  }) as unknown as (nsp: Namespace) => Adapter & ShardedInternals;
+  const traffic = options.traffic;
+  // Socket.IO calls the adapter option with `new`; a constructor returning an object yields that object.
+  return function ClusterAdapter(nsp: Namespace): Adapter {
+    const adapter = make(nsp);
+    const computeChannel = adapter.computeChannel.bind(adapter);
+    adapter.computeChannel = (message) => {
+      if (message.type === MessageType.SOCKETS_LEAVE) {
+        const rooms = (message.data as { opts: { rooms: string[] } }).opts.rooms;
+        if (rooms.length === 1 && rooms[0]!.length !== SOCKET_ID_LENGTH)
+          return adapter.dynamicChannel(rooms[0]!);
+      }
+      return computeChannel(message);
+    };
+    if (traffic) {
+      const doPublish = adapter.doPublish.bind(adapter);
+      adapter.doPublish = (message) => {
+        traffic.adapterPublished();
+        return doPublish(message);
+      };
+      const doPublishResponse = adapter.doPublishResponse.bind(adapter);
+      adapter.doPublishResponse = (requesterUid, response) => {
+        traffic.adapterPublished();
+        return doPublishResponse(requesterUid, response);
+      };
+      const onMessage = adapter.onMessage.bind(adapter);
+      adapter.onMessage = (message, offset) => {
+        traffic.adapterReceived(message.uid === adapter.uid ? 'self' : 'other');
+        onMessage(message, offset);
+      };
+      const onResponse = adapter.onResponse.bind(adapter);
+      adapter.onResponse = (response) => {
+        traffic.adapterReceived('other');
+        onResponse(response);
+      };
+    }
+    return adapter;
+  } as unknown as AdapterFactory;
+}
