@@ -143,11 +143,13 @@ export class SignalChannel {
     private readonly options: SignalChannelOptions,
     private readonly hooks: SignalChannelHooks,
   ) {
-    // A tenth of the burst is kept in hand: network jitter can bunch signals sent at the limit.
+    // Half the burst and a tenth of the rate are kept in hand: network and event-loop jitter bunch
+    // signals sent at an even pace, and the server judges them by when it reads them. With only a
+    // tenth of the burst in hand, a busy machine got this client cut off for exceeding the limit.
     const rate = options.signalRate;
     this.pacer =
       rate && rate.perSecond > 0
-        ? new TokenBucket(Math.max(1, Math.floor(rate.burst * 0.9)), rate.perSecond, Date.now())
+        ? new TokenBucket(Math.max(1, Math.floor(rate.burst / 2)), rate.perSecond * 0.9, Date.now())
         : undefined;
     this.socket = io(options.url + options.namespace, {
       transports: ['websocket'],

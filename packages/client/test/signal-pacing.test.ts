@@ -8,7 +8,7 @@ import type { ClientConfigResponse, JoinRoomResponse, Result } from '@switchboar
 import type { Logger } from '../src/logger.js';
 import { SignalChannel, type SessionOutcome } from '../src/signal-channel.js';
 import { startServer } from './support/server.js';
-import { waitFor } from './support/wait.js';
+import { sleep, waitFor } from './support/wait.js';
 
 const quiet: Logger = {
   debug: () => undefined,
@@ -26,11 +26,15 @@ test('SignalChannel.send() of 300 signals at once to a server allowing a burst o
   });
   const receiver = io(`${server.url}/webrtc`, { transports: ['websocket'], forceNew: true });
   let channel: SignalChannel | undefined;
+  // Listened for before anything is awaited: the server sends `session` as soon as it connects.
+  const session = new Promise<string>((resolve) =>
+    receiver.once('session', (e: { peerId: string }) => resolve(e.peerId)),
+  );
   try {
     const config = (await (await fetch(`${server.url}/webrtc/config`)).json()) as ClientConfigResponse;
     assert.deepEqual(config.signalRate, { perSecond: 200, burst: 20 });
-    const receiverId = await new Promise<string>((resolve) =>
-      receiver.once('session', (e: { peerId: string }) => resolve(e.peerId)),
+    const receiverId = await waitFor('the receiver session', () =>
+      Promise.race([session, sleep(100).then(() => undefined)]),
     );
     const received: number[] = [];
     receiver.on('offer', (m: { sequence: number }) => received.push(m.sequence));
