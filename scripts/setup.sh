@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Installs what the tests need on a fresh Debian machine: Chromium and coturn for the browser tests,
-# Redis (started if nothing listens on 6379), and the npm packages. Safe to run again.
+# Installs what the tests need on a fresh Debian machine: Chromium, Firefox ESR and coturn for the
+# browser tests, HAProxy for the multi-instance tests, Redis (started if nothing listens on 6379), and
+# the npm packages. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/firefox-esr ] || missing+=(firefox-esr)
 command -v turnserver >/dev/null 2>&1 || missing+=(coturn)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+{ [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null 2>&1; } || missing+=(haproxy)
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

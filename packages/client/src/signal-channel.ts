@@ -2,10 +2,12 @@ import { io, type Socket } from 'socket.io-client';
 import type {
   ClientToServerEvents,
   HandshakeAuth,
+  IceCandidateMessage,
   IceCandidateRequest,
   ResumeFailedEvent,
   ResumedEvent,
   Result,
+  SdpSignalMessage,
   SdpSignalRequest,
   ServerToClientEvents,
   SignalAckEvent,
@@ -13,6 +15,7 @@ import type {
 } from '@switchboard/protocol';
 import { TokenBucket } from '@switchboard/protocol';
 import { SwitchboardError } from './errors.js';
+import { InboundSequencer } from './inbound-sequencer.js';
 import type { Logger } from './logger.js';
 import type { ReconnectPolicy } from './reconnect-policy.js';
 
@@ -25,6 +28,10 @@ export type SignalSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 /** Signals relayed to one peer: sent at least once, in order, kept across reconnects. */
 export type SignalEvent = 'offer' | 'answer' | 'iceCandidate';
 type SignalPayload<E extends SignalEvent> = E extends 'iceCandidate' ? IceCandidateRequest : SdpSignalRequest;
+/** A signal as the server relays it. */
+export type SignalMessage<E extends SignalEvent> = E extends 'iceCandidate'
+  ? IceCandidateMessage
+  : SdpSignalMessage;
 
 /** Requests that are only meaningful on the current connection (not queued across reconnects). */
 export type RequestEvent = 'joinRoom' | 'leaveRoom' | 'connectionState' | 'refreshToken';
@@ -138,6 +145,8 @@ export class SignalChannel {
   private readonly pacer: TokenBucket | undefined;
   private paceTimer: ReturnType<typeof setTimeout> | undefined;
   private outbox: OutboxEntry[] = [];
+  /** Incoming signals in the server's order, each once (see InboundSequencer). */
+  private readonly inbound: InboundSequencer;
 
   constructor(
     private readonly options: SignalChannelOptions,
@@ -158,6 +167,9 @@ export class SignalChannel {
       reconnection: false,
       timeout: options.connectTimeoutMs,
     });
+    this.inbound = new InboundSequencer(1000, 256, (from, to) =>
+      options.logger.warn(`signals ${from}-${to} never arrived; going on without them`),
+    );
     this.socket.on('connect', () => this.onConnect());
     this.socket.on('disconnect', (reason) => this.onDisconnect(reason));
     this.socket.on('connect_error', (error) => this.onConnectError(error));
@@ -173,6 +185,15 @@ export class SignalChannel {
       this.options.logger.warn(`server is disconnecting this client: ${event.code} (${event.message})`);
       this.serverReason = event.code;
     });
+  }
+
+  /**
+   * Subscribes to a relayed signal. Each is handed over once and in the order the server sent it,
+   * across resumes (where the server replays what the connection lost).
+   */
+  onSignal<E extends SignalEvent>(event: E, handler: (message: SignalMessage<E>) => void): void {
+    const listener = (message: SignalMessage<E>) => this.inbound.accept(message.seq, () => handler(message));
+    this.socket.on(event, listener as never);
   }
 
   /** True while connected and the session is settled: signals go out at once. */
@@ -273,6 +294,7 @@ export class SignalChannel {
     clearTimeout(this.paceTimer);
     if (this.attempt) clearTimeout(this.attempt.resumeTimer);
     this.outbox = [];
+    this.inbound.reset();
     this.socket.disconnect();
   }
 
@@ -299,7 +321,11 @@ export class SignalChannel {
   private openSocket(token: string | undefined): void {
     const auth: HandshakeAuth = {};
     if (token) auth.token = token;
-    if (this.resumeToken) auth.resumeToken = this.resumeToken;
+    if (this.resumeToken) {
+      auth.resumeToken = this.resumeToken;
+      // What the server should send again (a server without a delivery log ignores it).
+      auth.lastSeq = this.inbound.lastSeq;
+    }
     this.socket.auth = auth as Record<string, unknown>;
     this.attempt = { sentToken: this.resumeToken !== null, connected: false, finished: false };
     this.socket.connect();
@@ -355,6 +381,8 @@ export class SignalChannel {
     if (outcome.kind === 'resume-failed' || outcome.kind === 'fresh') {
       // Queued signals were addressed as the old identity; the client rejoins and renegotiates.
       this.clearOutbox();
+      // A new peer identity, numbered from 1 again.
+      this.inbound.reset();
     }
     this.ready = true;
     this.options.logger.debug(`signaling ready (${outcome.kind})`);

@@ -367,9 +367,9 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     socket.on('peerLeft', (event) => {
       if (event.roomId === this.options.room) this.removePeer(event.peerId, event.reason);
     });
-    socket.on('offer', (message) => this.onDescription('offer', message));
-    socket.on('answer', (message) => this.onDescription('answer', message));
-    socket.on('iceCandidate', (message) => this.onCandidate(message));
+    channel.onSignal('offer', (message) => this.onDescription('offer', message));
+    channel.onSignal('answer', (message) => this.onDescription('answer', message));
+    channel.onSignal('iceCandidate', (message) => this.onCandidate(message));
     socket.on('iceRestartRequired', (event) => {
       if (event.roomId !== this.options.room) return;
       void this.peers.get(event.peerId)?.link.restartIce('server', event.attempt);

@@ -20,6 +20,13 @@ export const ErrorCode = {
   BUFFER_FULL: 'BUFFER_FULL',
   /** A resume token was unknown, already used, or expired. The client should join afresh. */
   RESUME_REJECTED: 'RESUME_REJECTED',
+  /**
+   * (`resumeFailed`) The resume token was good, but some signals sent to the peer while it was away
+   * are no longer held (more than the delivery log keeps, or Redis lost them), so its calls cannot
+   * go on where they were. The old peer has been removed (the others saw it leave); join afresh and
+   * negotiate again.
+   */
+  RESUME_INCOMPLETE: 'RESUME_INCOMPLETE',
   /** The server is draining for shutdown and accepts no new joins; reconnect elsewhere. */
   SERVER_SHUTTING_DOWN: 'SERVER_SHUTTING_DOWN',
   /**

@@ -143,6 +143,8 @@ export interface SdpSignalMessage {
   sdp: string;
   sequence?: number;
   messageId?: string;
+  /** On a server with shared state: this signal's number in the receiving peer's own sequence (see `HandshakeAuth.lastSeq`). */
+  seq?: number;
 }
 
 export interface IceCandidateMessage {
@@ -151,6 +153,8 @@ export interface IceCandidateMessage {
   candidate: IceCandidateInit | null;
   sequence?: number;
   messageId?: string;
+  /** On a server with shared state: this signal's number in the receiving peer's own sequence. */
+  seq?: number;
 }
 
 export interface IceRestartRequiredEvent {
@@ -248,4 +252,9 @@ export interface HandshakeAuth {
   token?: string;
   /** The `resumeToken` from the last `joinRoom` ack or `resumed` event. */
   resumeToken?: string;
+  /**
+   * With `resumeToken`, on a server with shared state (signals carry `seq`): the highest `seq` up
+   * to which this client has received every signal. The server sends again what followed it.
+   */
+  lastSeq?: number;
 }

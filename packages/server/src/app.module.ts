@@ -6,6 +6,7 @@ import { CLOCK, type Clock } from './common/clock';
 import { APP_CONFIG, type AppConfig } from './config/config';
 import { HealthController } from './health/health.controller';
 import { STATE_STORE, type StateStore } from './webrtc/store/state-store';
+import { DELIVERY_LOG, type DeliveryLog } from './cluster/delivery-log';
 import { WebrtcModule } from './webrtc/webrtc.module';
 
 /** What the application is built from; tests pass a fake clock or their own store. */
@@ -15,6 +16,8 @@ export interface AppDependencies {
   store: StateStore;
   /** Verifies client tokens; undefined when authentication is off. */
   tokenVerifier?: TokenVerifier;
+  /** The delivery log (shared state); undefined on one instance. */
+  deliveryLog?: DeliveryLog;
 }
 
 @Global()
@@ -29,8 +32,9 @@ class CoreModule {
         { provide: STATE_STORE, useValue: deps.store },
         // null, not undefined: Nest does not take undefined as a value.
         { provide: TOKEN_VERIFIER, useValue: deps.tokenVerifier ?? null },
+        { provide: DELIVERY_LOG, useValue: deps.deliveryLog ?? null },
       ],
-      exports: [APP_CONFIG, CLOCK, STATE_STORE, TOKEN_VERIFIER],
+      exports: [APP_CONFIG, CLOCK, STATE_STORE, TOKEN_VERIFIER, DELIVERY_LOG],
     };
   }
 }

@@ -25,6 +25,7 @@ import { ConfigError, type AppConfig } from './config/config';
 import { SignalingService } from './webrtc/signaling.service';
 import { MemoryStateStore } from './webrtc/store/memory-state-store';
 import { RedisStateStore } from './webrtc/store/redis-state-store';
+import { RedisDeliveryLog } from './cluster/delivery-log';
 import type { StateStore } from './webrtc/store/state-store';
 import { WebrtcGateway } from './webrtc/webrtc.gateway';
 
@@ -76,10 +77,19 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
     (redis
       ? new RedisStateStore(redis.commands, { keyPrefix: config.REDIS_KEY_PREFIX })
       : new MemoryStateStore(clock));
+  const deliveryLog = redis
+    ? new RedisDeliveryLog(redis.commands, {
+        keyPrefix: config.REDIS_KEY_PREFIX,
+        maxEntries: config.DELIVERY_LOG_LENGTH,
+        // A log is needed while its peer may still resume; the sequence as long as the peer lives.
+        entryTtlMs: config.RESUME_WINDOW_MS + 60_000,
+        sequenceTtlMs: 24 * 3600_000,
+      })
+    : undefined;
   let app: NestExpressApplication;
   try {
     app = await NestFactory.create<NestExpressApplication>(
-      AppModule.register({ config, clock, store, tokenVerifier }),
+      AppModule.register({ config, clock, store, tokenVerifier, deliveryLog }),
       { bufferLogs: true },
     );
   } catch (err) {

@@ -190,6 +190,12 @@ export const envSchema = z
       .string()
       .regex(/^[\x21-\x7e]{1,64}$/, 'must be 1-64 printable ASCII characters without spaces')
       .default('switchboard:'),
+    /**
+     * With REDIS_URL: signals kept per peer in its delivery log, so a peer resumes on any instance
+     * with what it missed (also while it is away: above this many since its drop, `BUFFER_FULL`).
+     * Default 256.
+     */
+    DELIVERY_LOG_LENGTH: int(16, 100_000).default(256),
   })
   .superRefine((env, ctx) => {
     if ((env.TURN_USERNAME === undefined) !== (env.TURN_PASSWORD === undefined)) {

@@ -14,6 +14,7 @@ import {
 import { grantsRoom, type AuthenticatedUser } from '../auth/token-verifier';
 import { after, type Awaitable } from '../common/awaitable';
 import type { Clock, TimerHandle } from '../common/clock';
+import type { DeliveryLog, Replay } from '../cluster/delivery-log';
 import type { IceCandidateBufferService, HeldSignal } from './services/ice-candidate-buffer.service';
 import type { IceServerManagerService } from './services/ice-server-manager.service';
 import type { PeerConnectionTrackerService } from './services/peer-connection-tracker.service';
@@ -105,6 +106,12 @@ export class SignalingService {
     private readonly candidates: IceCandidateBufferService,
     private readonly tracker: PeerConnectionTrackerService,
     private readonly iceServers: IceServerManagerService,
+    /**
+     * With shared state: every signal is numbered and logged for its receiver, so a peer resumes on
+     * any instance with exactly what it missed. Absent on one instance (Socket.IO's connection state
+     * recovery keeps that promise there).
+     */
+    private readonly log?: DeliveryLog,
   ) {}
 
   attach(transport: SignalTransport): void {
@@ -155,7 +162,12 @@ export class SignalingService {
    * peer), a fresh connection presenting a resume token, or a new peer. With authentication on, a
    * peer is only ever resumed by the user (`sub`) it was created for.
    */
-  async connect(socket: PeerSocket, recovered: boolean, resumeToken: unknown): Promise<void> {
+  async connect(
+    socket: PeerSocket,
+    recovered: boolean,
+    resumeToken: unknown,
+    lastSeq?: number,
+  ): Promise<void> {
     const userId = socket.data.user?.sub ?? null;
     if (recovered && socket.data.peerId) {
       const session = await this.sessions.get(socket.data.peerId);
@@ -171,6 +183,25 @@ export class SignalingService {
     }
     if (typeof resumeToken === 'string' && resumeToken.length > 0) {
       const session = await this.sessions.consumeToken(resumeToken, userId);
+      if (session && this.log) {
+        // Only the seq is trusted from the client, and only to choose what to send again.
+        const from = lastSeq ?? session.droppedSeq ?? (await this.log.current(session.peerId));
+        if ('gap' in (await this.log.since(session.peerId, from))) {
+          // Some of what the peer missed is gone: its negotiations cannot go on where they were.
+          // The others see it leave now, and its new self arrives as a stranger to negotiate with.
+          await this.removePeer(session.peerId, 'disconnected');
+          await this.createPeer(socket);
+          socket.emit('resumeFailed', {
+            error: {
+              code: ErrorCode.RESUME_INCOMPLETE,
+              message: `signals sent to peer ${session.peerId} after seq ${from} are no longer held; join again`,
+            },
+          });
+          return;
+        }
+        await this.resume(socket, session.peerId, session.socketId, from);
+        return;
+      }
       if (session) {
         await this.resume(socket, session.peerId, session.socketId);
         return;
@@ -194,7 +225,13 @@ export class SignalingService {
     this.io.toPeer(session.peerId, 'session', { peerId: session.peerId });
   }
 
-  private async resume(socket: PeerSocket, peerId: string, previousSocketId: string | null): Promise<void> {
+  /** `replayFrom`: with the delivery log, the seq after which the peer's signals are sent again. */
+  private async resume(
+    socket: PeerSocket,
+    peerId: string,
+    previousSocketId: string | null,
+    replayFrom?: number,
+  ): Promise<void> {
     this.cancelExpiry(peerId);
     socket.data.peerId = peerId;
     socket.join(peerChannel(peerId));
@@ -222,8 +259,18 @@ export class SignalingService {
     const resumeToken = await this.sessions.issueToken(peerId);
     // Through the channel, like `session`, so the socket has a fresh recovery offset.
     this.io.toPeer(peerId, 'resumed', { peerId, rooms, resumeToken });
+    if (this.log && replayFrom !== undefined) {
+      // Read after the socket joined its peer channel: whatever is logged later is also published
+      // later, so it reaches this socket live. What is both replayed and live the client drops by
+      // its seq, and it puts what arrives out of order back in order.
+      const replay: Replay = await this.log.since(peerId, replayFrom);
+      if ('entries' in replay)
+        for (const { event, payload } of replay.entries)
+          this.io.toPeer(peerId, event as never, payload as never);
+      return;
+    }
     // With the in-memory store nothing can interleave between markOnline and this drain, so held
-    // signals go out before any newer one. A shared store needs the two to be one atomic step.
+    // signals go out before any newer one.
     for (const { signals } of await this.candidates.drain(peerId)) {
       for (const s of signals) this.io.toPeer(peerId, s.event, s.payload as never);
     }
@@ -239,7 +286,8 @@ export class SignalingService {
       await this.removePeer(peerId, 'disconnected');
       return;
     }
-    if (await this.sessions.markDropped(peerId, socket.id)) {
+    const droppedSeq = this.log ? await this.log.current(peerId) : undefined;
+    if (await this.sessions.markDropped(peerId, socket.id, droppedSeq)) {
       this.cancelExpiry(peerId);
       this.expiryTimers.set(
         peerId,
@@ -354,6 +402,7 @@ export class SignalingService {
     this.cancelExpiry(peerId);
     for (const roomId of await this.rooms.roomsOf(peerId)) await this.removeFromRoom(peerId, roomId, reason);
     await this.candidates.discardHeldFor(peerId);
+    await this.log?.forget(peerId);
     await this.sessions.remove(peerId);
   }
 
@@ -379,6 +428,7 @@ export class SignalingService {
     const to = req.to;
     return after(this.refusePair(socket, req.roomId, to), (refused) => {
       if (refused) return refused;
+      if (this.log) return this.relayLogged(socket, kind, req, this.log);
       return after(this.sessions.isOnline(to), (online) => {
         if (online) return this.admit(socket, kind, req, true);
         const from = socket.data.peerId as string;
@@ -390,6 +440,25 @@ export class SignalingService {
         );
       });
     });
+  }
+
+  /**
+   * The relay with the delivery log. A receiver that dropped is sent nothing until its log holds
+   * `maxEntries` signals since its drop: more would push out one it has not had.
+   */
+  private async relayLogged(
+    socket: PeerSocket,
+    kind: SignalKind,
+    req: SignalDto,
+    log: DeliveryLog,
+  ): Promise<Result<SignalResponse>> {
+    const session = await this.sessions.get(req.to);
+    const online = session !== undefined && session.socketId !== null;
+    if (!online && session?.droppedSeq != null) {
+      if ((await log.current(req.to)) - session.droppedSeq >= log.maxEntries)
+        return failure(ErrorCode.BUFFER_FULL, `peer ${req.to} is reconnecting and its buffer is full`);
+    }
+    return this.admit(socket, kind, req, online);
   }
 
   /** Idempotency, sequencing and candidate de-duplication, then delivery or holding. */
@@ -427,12 +496,30 @@ export class SignalingService {
   ): Awaitable<Result<SignalResponse>> {
     if (req.sequence !== undefined) payload.sequence = req.sequence;
     if (req.messageId !== undefined) payload.messageId = req.messageId;
+    if (this.log) return this.deliverLogged(to, kind, payload, online, this.log);
     if (online) {
       this.io.toPeer(to, kind, payload as never);
       return OK;
     }
     // hasRoom() above and the per-socket ordering make this succeed on a single node.
     return after(this.candidates.hold(from, to, { event: kind, payload }), () => QUEUED);
+  }
+
+  /**
+   * Logs the signal under the receiver's next seq, then publishes it — also when the receiver is
+   * away: a resume that races this append either reads it from the log or, having joined the peer
+   * channel first, receives the publish. Acknowledged only once it is in the log.
+   */
+  private async deliverLogged(
+    to: string,
+    kind: SignalKind,
+    payload: HeldSignal['payload'],
+    online: boolean,
+    log: DeliveryLog,
+  ): Promise<Result<SignalResponse>> {
+    const seq = await log.append(to, kind, payload as unknown as Record<string, unknown>);
+    this.io.toPeer(to, kind, { ...payload, seq } as never);
+    return online ? OK : QUEUED;
   }
 
   /** Records the sender's view of its link to `peerId`; may lead to ICE restart requests. */

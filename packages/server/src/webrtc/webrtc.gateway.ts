@@ -231,7 +231,10 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
     const queue = new SocketQueue(this.onJobError, this.pending);
     (socket as QueuedSocket)[QUEUE] = queue;
     // Connect runs first: every message waits for the socket to have its peer.
-    queue.run(() => this.core.connect(socket, socket.recovered, auth?.resumeToken));
+    // Only a whole, non-negative number is a lastSeq; anything else is as if none was given.
+    const lastSeq =
+      Number.isSafeInteger(auth?.lastSeq) && (auth?.lastSeq ?? -1) >= 0 ? auth?.lastSeq : undefined;
+    queue.run(() => this.core.connect(socket, socket.recovered, auth?.resumeToken, lastSeq));
     // Shared listeners (Socket.IO calls them with the socket as `this`), not closures per socket:
     // per-socket closures were most of an idle peer's heap.
     socket.on('disconnect', this.onDisconnect);

@@ -14,6 +14,7 @@ import { PeerSessionService } from './services/peer-session.service';
 import { RoomRegistryService } from './services/room-registry.service';
 import { SignalingStateMachineService } from './services/signaling-state-machine.service';
 import { SignalingService } from './signaling.service';
+import { DELIVERY_LOG, type DeliveryLog } from '../cluster/delivery-log';
 import { MetricsController } from '../metrics/metrics.controller';
 import { MetricsService } from '../metrics/metrics.service';
 import { STATE_STORE, type StateStore } from './store/state-store';
@@ -130,6 +131,7 @@ import { WebrtcGateway } from './webrtc.gateway';
         IceCandidateBufferService,
         PeerConnectionTrackerService,
         IceServerManagerService,
+        DELIVERY_LOG,
       ],
       useFactory: (
         clock: Clock,
@@ -140,6 +142,7 @@ import { WebrtcGateway } from './webrtc.gateway';
         cb: IceCandidateBufferService,
         tracker: PeerConnectionTrackerService,
         ice: IceServerManagerService,
+        log: DeliveryLog | null,
       ) =>
         new SignalingService(
           clock,
@@ -150,6 +153,7 @@ import { WebrtcGateway } from './webrtc.gateway';
           cb,
           tracker,
           ice,
+          log ?? undefined,
         ),
     },
     WebrtcGateway,

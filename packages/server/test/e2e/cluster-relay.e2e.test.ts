@@ -58,12 +58,14 @@ describe('relay across two instances', () => {
         messageId: 'o-1',
       });
       assert.deepEqual(sent, { ok: true });
+      // seq: the receiver's own numbering of what it is sent (the delivery log), from 1.
       assert.deepEqual(await offer, {
         roomId: 'x-relay',
         from: s.peerId,
         sdp: SDP,
         sequence: 1,
         messageId: 'o-1',
+        seq: 1,
       });
       const answer = once(s, 'answer');
       assert.deepEqual(
@@ -77,6 +79,7 @@ describe('relay across two instances', () => {
         { ok: true },
       );
       assert.equal((await answer).from, r.peerId);
+      assert.equal((await answer).seq, 1);
       const atR = record(r, 'iceCandidate');
       const atS = record(s, 'iceCandidate');
       for (let i = 0; i < 5; i++) {
@@ -105,6 +108,10 @@ describe('relay across two instances', () => {
       assert.deepEqual(
         atR.map((c) => c.candidate?.candidate),
         [0, 1, 2, 3, 4].map((i) => candidate(5000 + i).candidate),
+      );
+      assert.deepEqual(
+        atR.map((c) => c.seq),
+        [2, 3, 4, 5, 6],
       );
       assert.deepEqual(
         atS.map((c) => c.candidate?.candidate),

@@ -18,6 +18,8 @@ export interface PeerSession {
   tokenHash: string | null;
   /** The authenticated user (token `sub`) the peer belongs to; null when authentication is off. */
   userId: string | null;
+  /** With the delivery log: the last seq given to the peer when it dropped (what it may have had). */
+  droppedSeq?: number | null;
 }
 
 // A connected peer's session has no TTL; a dropped one lives for the window.
@@ -94,16 +96,23 @@ export class PeerSessionService {
   async markOnline(peerId: string, socketId: string): Promise<void> {
     const session = await this.get(peerId);
     if (!session) return;
-    await this.store.set(sessionKey(peerId), { ...session, socketId, droppedAt: null }, SESSION_LIFETIME_MS);
+    await this.store.set(
+      sessionKey(peerId),
+      { ...session, socketId, droppedAt: null, droppedSeq: null },
+      SESSION_LIFETIME_MS,
+    );
   }
 
-  /** Marks the peer dropped (if `socketId` is still its socket); returns whether it was. */
-  async markDropped(peerId: string, socketId: string): Promise<boolean> {
+  /**
+   * Marks the peer dropped (if `socketId` is still its socket); returns whether it was.
+   * @param droppedSeq with the delivery log, the peer's last seq now.
+   */
+  async markDropped(peerId: string, socketId: string, droppedSeq?: number): Promise<boolean> {
     const session = await this.get(peerId);
     if (!session || session.socketId !== socketId) return false;
     await this.store.set(
       sessionKey(peerId),
-      { ...session, socketId: null, droppedAt: this.clock.now() },
+      { ...session, socketId: null, droppedAt: this.clock.now(), droppedSeq: droppedSeq ?? null },
       this.options.resumeWindowMs + 60_000,
     );
     return true;

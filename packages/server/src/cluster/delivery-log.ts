@@ -1,0 +1,142 @@
+import type { Redis } from 'ioredis';
+
+/** Nest injection token of the {@link DeliveryLog} (null on one instance). */
+export const DELIVERY_LOG = Symbol('DELIVERY_LOG');
+
+/** One signal as it was sent to a peer, numbered in that peer's sequence (`payload.seq` too). */
+export interface LoggedSignal {
+  seq: number;
+  event: string;
+  payload: Record<string, unknown>;
+}
+
+/** What a resuming peer missed: the entries after its `lastSeq`, or `gap` when some are gone. */
+export type Replay = { entries: LoggedSignal[] } | { gap: true };
+
+/**
+ * Every signal sent to a peer, numbered with the peer's own sequence (`seq`, from 1) and kept for
+ * a while in a bounded log, so that a peer whose connection (or whose instance) died can resume on
+ * any instance and be sent exactly what followed the last `seq` it received — LiveKit's resume
+ * with `last_message_seq` is the model. Used with shared state only: one process keeps the same
+ * promise with Socket.IO's connection state recovery, without a log.
+ */
+export interface DeliveryLog {
+  /** Numbers `payload` with the peer's next `seq`, logs it and returns the seq. */
+  append(peerId: string, event: string, payload: Record<string, unknown>): Promise<number>;
+  /** Entries kept per peer. */
+  readonly maxEntries: number;
+  /** The entries after `lastSeq`, oldest first; `gap` when the log no longer reaches back that far. */
+  since(peerId: string, lastSeq: number): Promise<Replay>;
+  /** The last seq given to the peer (0 before its first signal). */
+  current(peerId: string): Promise<number>;
+  /** Drops the peer's log and sequence (the peer is gone for good). */
+  forget(peerId: string): Promise<void>;
+}
+
+export interface RedisDeliveryLogOptions {
+  /** Prepended to every key. */
+  keyPrefix: string;
+  /** Entries kept per peer; older ones are trimmed. */
+  maxEntries: number;
+  /** How long a log outlives its last append, ms (the resume window plus a margin). */
+  entryTtlMs: number;
+  /** How long a peer's sequence outlives its last append, ms (a peer session's lifetime). */
+  sequenceTtlMs: number;
+}
+
+type AppendCommand = (
+  seqKey: string,
+  logKey: string,
+  entry: string,
+  maxEntries: number,
+  entryTtlMs: number,
+  sequenceTtlMs: number,
+) => Promise<number>;
+
+// Numbering and logging are one step, so the log's order is the sequence's order whichever
+// instances append at once. The entry is stored as "<seq> <json>".
+const APPEND = `
+local max = tonumber(ARGV[2])
+local seq = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('RPUSH', KEYS[2], seq .. ' ' .. ARGV[1])
+redis.call('LTRIM', KEYS[2], -max, -1)
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return seq
+`;
+
+/**
+ * The delivery log in Redis: per peer a counter (`dseq:{peerId}`) and a capped list
+ * (`dlog:{peerId}`), in one hash slot. One `EVALSHA` per signal; a replay is one `GET` and one
+ * `LRANGE` in a transaction.
+ */
+export class RedisDeliveryLog implements DeliveryLog {
+  private readonly append$: AppendCommand;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: RedisDeliveryLogOptions,
+  ) {
+    redis.defineCommand('switchboardLogAppend', { numberOfKeys: 2, lua: APPEND });
+    const commands = redis as unknown as { switchboardLogAppend: AppendCommand };
+    this.append$ = commands.switchboardLogAppend.bind(redis);
+  }
+
+  get maxEntries(): number {
+    return this.options.maxEntries;
+  }
+
+  async append(peerId: string, event: string, payload: Record<string, unknown>): Promise<number> {
+    const { maxEntries, entryTtlMs, sequenceTtlMs } = this.options;
+    return Number(
+      await this.append$(
+        this.seqKey(peerId),
+        this.logKey(peerId),
+        JSON.stringify({ e: event, p: payload }),
+        maxEntries,
+        entryTtlMs,
+        sequenceTtlMs,
+      ),
+    );
+  }
+
+  async since(peerId: string, lastSeq: number): Promise<Replay> {
+    const result = await this.redis
+      .multi()
+      .get(this.seqKey(peerId))
+      .lrange(this.logKey(peerId), 0, -1)
+      .exec();
+    const current = Number((result?.[0]?.[1] as string | null) ?? 0);
+    const raw = (result?.[1]?.[1] as string[] | undefined) ?? [];
+    if (lastSeq === current) return { entries: [] };
+    // A peer that has seen more than Redis has numbered: the sequence was lost (Redis restarted
+    // empty, or the keys expired), so what followed cannot be known.
+    if (lastSeq > current) return { gap: true };
+    const entries: LoggedSignal[] = [];
+    for (const line of raw) {
+      const space = line.indexOf(' ');
+      const seq = Number(line.slice(0, space));
+      if (seq <= lastSeq) continue;
+      const { e, p } = JSON.parse(line.slice(space + 1)) as { e: string; p: Record<string, unknown> };
+      entries.push({ seq, event: e, payload: { ...p, seq } });
+    }
+    if (entries.length === 0 || entries[0]!.seq !== lastSeq + 1) return { gap: true };
+    return { entries };
+  }
+
+  async current(peerId: string): Promise<number> {
+    return Number((await this.redis.get(this.seqKey(peerId))) ?? 0);
+  }
+
+  async forget(peerId: string): Promise<void> {
+    await this.redis.del(this.seqKey(peerId), this.logKey(peerId));
+  }
+
+  private seqKey(peerId: string): string {
+    return `${this.options.keyPrefix}dseq:{${peerId}}`;
+  }
+
+  private logKey(peerId: string): string {
+    return `${this.options.keyPrefix}dlog:{${peerId}}`;
+  }
+}
