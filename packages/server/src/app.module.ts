@@ -7,6 +7,7 @@ import { APP_CONFIG, type AppConfig } from './config/config';
 import { HealthController } from './health/health.controller';
 import { STATE_STORE, type StateStore } from './webrtc/store/state-store';
 import { DELIVERY_LOG, type DeliveryLog } from './cluster/delivery-log';
+import { LocalPresence, PRESENCE, type Presence } from './webrtc/presence';
 import { WebrtcModule } from './webrtc/webrtc.module';
 
 /** What the application is built from; tests pass a fake clock or their own store. */
@@ -18,6 +19,8 @@ export interface AppDependencies {
   tokenVerifier?: TokenVerifier;
   /** The delivery log (shared state); undefined on one instance. */
   deliveryLog?: DeliveryLog;
+  /** Presence and resume expiry; default timers on `clock` (one instance). */
+  presence?: Presence;
 }
 
 @Global()
@@ -33,8 +36,9 @@ class CoreModule {
         // null, not undefined: Nest does not take undefined as a value.
         { provide: TOKEN_VERIFIER, useValue: deps.tokenVerifier ?? null },
         { provide: DELIVERY_LOG, useValue: deps.deliveryLog ?? null },
+        { provide: PRESENCE, useValue: deps.presence ?? new LocalPresence(deps.clock) },
       ],
-      exports: [APP_CONFIG, CLOCK, STATE_STORE, TOKEN_VERIFIER, DELIVERY_LOG],
+      exports: [APP_CONFIG, CLOCK, STATE_STORE, TOKEN_VERIFIER, DELIVERY_LOG, PRESENCE],
     };
   }
 }

@@ -26,6 +26,7 @@ import { SignalingService } from './webrtc/signaling.service';
 import { MemoryStateStore } from './webrtc/store/memory-state-store';
 import { RedisStateStore } from './webrtc/store/redis-state-store';
 import { RedisDeliveryLog } from './cluster/delivery-log';
+import { RedisPresence } from './cluster/redis-presence';
 import type { StateStore } from './webrtc/store/state-store';
 import { WebrtcGateway } from './webrtc/webrtc.gateway';
 
@@ -86,10 +87,20 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
         sequenceTtlMs: 24 * 3600_000,
       })
     : undefined;
+  // Resume windows end on time whichever instance is left, and the peers of a killed instance
+  // expire too (see RedisPresence). Its errors go to the log once the logger exists.
+  let presenceTrouble: (err: Error) => void = () => undefined;
+  const presence = redis
+    ? new RedisPresence(redis.commands, {
+        keyPrefix: config.REDIS_KEY_PREFIX,
+        instanceId,
+        onError: (err) => presenceTrouble(err),
+      })
+    : undefined;
   let app: NestExpressApplication;
   try {
     app = await NestFactory.create<NestExpressApplication>(
-      AppModule.register({ config, clock, store, tokenVerifier, deliveryLog }),
+      AppModule.register({ config, clock, store, tokenVerifier, deliveryLog, presence }),
       { bufferLogs: true },
     );
   } catch (err) {
@@ -104,6 +115,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   applyHttpTimeouts(httpServer);
   const logger = app.get(Logger);
   const metrics = app.get(MetricsService);
+  presenceTrouble = (err) => logger.warn(`presence poll failed: ${err.message}`, 'Presence');
   redisTrouble = (connection, err) =>
     logger.error(`Redis connection ${connection} failed: ${err.message}; reconnecting`, 'Redis');
   const adapter = redis ? 'redis-sharded' : config.CONNECTION_STATE_RECOVERY ? 'recovery' : 'memory';
@@ -200,7 +212,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       await metricsServer?.close();
       edge.admission.close();
       edge.outbound.close();
-      core.close();
+      await core.close();
       await store.close();
       await redis?.close();
     })());

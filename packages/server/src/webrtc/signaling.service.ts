@@ -13,7 +13,8 @@ import {
 } from '@switchboard/protocol';
 import { grantsRoom, type AuthenticatedUser } from '../auth/token-verifier';
 import { after, type Awaitable } from '../common/awaitable';
-import type { Clock, TimerHandle } from '../common/clock';
+import type { Clock } from '../common/clock';
+import type { Presence } from './presence';
 import type { DeliveryLog, Replay } from '../cluster/delivery-log';
 import type { IceCandidateBufferService, HeldSignal } from './services/ice-candidate-buffer.service';
 import type { IceServerManagerService } from './services/ice-server-manager.service';
@@ -93,7 +94,6 @@ export interface SignalDto {
  * Every method takes validated input and returns a result envelope; it never throws for bad input.
  */
 export class SignalingService {
-  private readonly expiryTimers = new Map<string, TimerHandle>();
   private draining = false;
   private transport: SignalTransport | undefined;
 
@@ -106,6 +106,8 @@ export class SignalingService {
     private readonly candidates: IceCandidateBufferService,
     private readonly tracker: PeerConnectionTrackerService,
     private readonly iceServers: IceServerManagerService,
+    /** Where peers are connected and when dropped ones expire (timers, or Redis across instances). */
+    private readonly presence: Presence,
     /**
      * With shared state: every signal is numbered and logged for its receiver, so a peer resumes on
      * any instance with exactly what it missed. Absent on one instance (Socket.IO's connection state
@@ -116,6 +118,10 @@ export class SignalingService {
 
   attach(transport: SignalTransport): void {
     this.transport = transport;
+    this.presence.start({
+      expire: (peerId) => this.expire(peerId),
+      orphaned: (peerId, silentForMs) => this.orphaned(peerId, silentForMs),
+    });
     this.tracker.setNotifier({
       requestRestart: (roomId, target, remote, attempt, maxAttempts) =>
         transport.toPeer(target, 'iceRestartRequired', { roomId, peerId: remote, attempt, maxAttempts }),
@@ -140,10 +146,9 @@ export class SignalingService {
     this.draining = true;
   }
 
-  /** Cancels timers. Safe to call twice. */
-  close(): void {
-    for (const t of this.expiryTimers.values()) this.clock.clearTimeout(t);
-    this.expiryTimers.clear();
+  /** Cancels timers and stops presence polling. Safe to call twice. */
+  async close(): Promise<void> {
+    await this.presence.close();
     this.tracker.close();
   }
 
@@ -154,7 +159,7 @@ export class SignalingService {
 
   /** Number of dropped peers waiting for their resume window to pass. */
   get pendingResumes(): number {
-    return this.expiryTimers.size;
+    return this.presence.pendingExpiries;
   }
 
   /**
@@ -222,6 +227,7 @@ export class SignalingService {
     const session = await this.sessions.create(socket.id, socket.data.user?.sub ?? null);
     socket.data.peerId = session.peerId;
     socket.join(peerChannel(session.peerId));
+    await this.presence.online(session.peerId);
     this.io.toPeer(session.peerId, 'session', { peerId: session.peerId });
   }
 
@@ -232,10 +238,11 @@ export class SignalingService {
     previousSocketId: string | null,
     replayFrom?: number,
   ): Promise<void> {
-    this.cancelExpiry(peerId);
+    await this.presence.cancelExpiry(peerId);
     socket.data.peerId = peerId;
     socket.join(peerChannel(peerId));
     await this.sessions.markOnline(peerId, socket.id);
+    await this.presence.online(peerId);
     // The old socket is still connected: a half-open one the server has not noticed yet (the usual
     // case: the client's network changed), or another client holding the resume token. Either way
     // this one replaces it, openly. Marked online first, so the old socket's disconnect finds the
@@ -288,29 +295,27 @@ export class SignalingService {
     }
     const droppedSeq = this.log ? await this.log.current(peerId) : undefined;
     if (await this.sessions.markDropped(peerId, socket.id, droppedSeq)) {
-      this.cancelExpiry(peerId);
-      this.expiryTimers.set(
-        peerId,
-        this.clock.setTimeout(() => {
-          this.expiryTimers.delete(peerId);
-          this.expire(peerId).catch(() => undefined);
-        }, this.options.resumeWindowMs),
-      );
+      await this.presence.offline(peerId);
+      await this.presence.scheduleExpiry(peerId, this.options.resumeWindowMs);
     }
+  }
+
+  /**
+   * The instance holding the peer's socket died without telling anyone: the peer is dropped from
+   * now on, unless it has already resumed elsewhere (its session then names another socket).
+   */
+  private async orphaned(peerId: string, silentForMs: number): Promise<void> {
+    const session = await this.sessions.get(peerId);
+    if (!session || session.socketId === null) return;
+    const droppedSeq = this.log ? await this.log.current(peerId) : undefined;
+    if (await this.sessions.markDropped(peerId, session.socketId, droppedSeq))
+      await this.presence.scheduleExpiry(peerId, Math.max(0, this.options.resumeWindowMs - silentForMs));
   }
 
   private async expire(peerId: string): Promise<void> {
     const session = await this.sessions.get(peerId);
     if (!session || session.socketId !== null) return;
     await this.removePeer(peerId, 'timeout');
-  }
-
-  private cancelExpiry(peerId: string): void {
-    const t = this.expiryTimers.get(peerId);
-    if (t) {
-      this.clock.clearTimeout(t);
-      this.expiryTimers.delete(peerId);
-    }
   }
 
   async joinRoom(
@@ -399,7 +404,8 @@ export class SignalingService {
 
   /** Removes every trace of a peer: rooms, pair contexts, held signals, session and token. */
   async removePeer(peerId: string, reason: 'left' | 'disconnected' | 'timeout'): Promise<void> {
-    this.cancelExpiry(peerId);
+    await this.presence.cancelExpiry(peerId);
+    await this.presence.offline(peerId);
     for (const roomId of await this.rooms.roomsOf(peerId)) await this.removeFromRoom(peerId, roomId, reason);
     await this.candidates.discardHeldFor(peerId);
     await this.log?.forget(peerId);

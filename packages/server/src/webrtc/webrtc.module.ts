@@ -15,6 +15,7 @@ import { RoomRegistryService } from './services/room-registry.service';
 import { SignalingStateMachineService } from './services/signaling-state-machine.service';
 import { SignalingService } from './signaling.service';
 import { DELIVERY_LOG, type DeliveryLog } from '../cluster/delivery-log';
+import { PRESENCE, type Presence } from './presence';
 import { MetricsController } from '../metrics/metrics.controller';
 import { MetricsService } from '../metrics/metrics.service';
 import { STATE_STORE, type StateStore } from './store/state-store';
@@ -131,6 +132,7 @@ import { WebrtcGateway } from './webrtc.gateway';
         IceCandidateBufferService,
         PeerConnectionTrackerService,
         IceServerManagerService,
+        PRESENCE,
         DELIVERY_LOG,
       ],
       useFactory: (
@@ -142,6 +144,7 @@ import { WebrtcGateway } from './webrtc.gateway';
         cb: IceCandidateBufferService,
         tracker: PeerConnectionTrackerService,
         ice: IceServerManagerService,
+        presence: Presence,
         log: DeliveryLog | null,
       ) =>
         new SignalingService(
@@ -153,6 +156,7 @@ import { WebrtcGateway } from './webrtc.gateway';
           cb,
           tracker,
           ice,
+          presence,
           log ?? undefined,
         ),
     },
