@@ -52,6 +52,11 @@ export const ErrorCode = {
    * when authentication is on): this one is closed. The client should not reconnect on its own.
    */
   SESSION_REPLACED: 'SESSION_REPLACED',
+  /**
+   * The server cannot reach its shared state (Redis) right now: nothing was done; try again shortly.
+   * Also the `connect_error` of a handshake refused for that reason. `/ready` answers 503 meanwhile.
+   */
+  UNAVAILABLE: 'UNAVAILABLE',
   /** An unexpected server fault. Internal details are logged, never sent. */
   INTERNAL: 'INTERNAL',
 } as const;

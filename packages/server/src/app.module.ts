@@ -8,6 +8,7 @@ import { HealthController } from './health/health.controller';
 import { STATE_STORE, type StateStore } from './webrtc/store/state-store';
 import { DELIVERY_LOG, type DeliveryLog } from './cluster/delivery-log';
 import { LocalPresence, PRESENCE, type Presence } from './webrtc/presence';
+import { ALWAYS_AVAILABLE, STORE_HEALTH, type StoreHealth } from './common/store-health';
 import { WebrtcModule } from './webrtc/webrtc.module';
 
 /** What the application is built from; tests pass a fake clock or their own store. */
@@ -21,6 +22,8 @@ export interface AppDependencies {
   deliveryLog?: DeliveryLog;
   /** Presence and resume expiry; default timers on `clock` (one instance). */
   presence?: Presence;
+  /** Whether the shared state is reachable; default always (in memory). */
+  storeHealth?: StoreHealth;
 }
 
 @Global()
@@ -37,8 +40,9 @@ class CoreModule {
         { provide: TOKEN_VERIFIER, useValue: deps.tokenVerifier ?? null },
         { provide: DELIVERY_LOG, useValue: deps.deliveryLog ?? null },
         { provide: PRESENCE, useValue: deps.presence ?? new LocalPresence(deps.clock) },
+        { provide: STORE_HEALTH, useValue: deps.storeHealth ?? ALWAYS_AVAILABLE },
       ],
-      exports: [APP_CONFIG, CLOCK, STATE_STORE, TOKEN_VERIFIER, DELIVERY_LOG, PRESENCE],
+      exports: [APP_CONFIG, CLOCK, STATE_STORE, TOKEN_VERIFIER, DELIVERY_LOG, PRESENCE, STORE_HEALTH],
     };
   }
 }

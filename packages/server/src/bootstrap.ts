@@ -100,7 +100,7 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
   let app: NestExpressApplication;
   try {
     app = await NestFactory.create<NestExpressApplication>(
-      AppModule.register({ config, clock, store, tokenVerifier, deliveryLog, presence }),
+      AppModule.register({ config, clock, store, tokenVerifier, deliveryLog, presence, storeHealth: redis }),
       { bufferLogs: true },
     );
   } catch (err) {

@@ -1,10 +1,16 @@
 import { Redis } from 'ioredis';
+import type { StoreHealth } from '../common/store-health';
 
 export interface RedisConnectionsOptions {
   /** Longest wait for each connection at start, ms. Default 5000. */
   connectTimeoutMs?: number;
   /** Told about connection trouble after start (once per outage and connection), for the log. Default none. */
   onError?: (connection: string, err: Error) => void;
+  /**
+   * Longest wait for one store command, ms: past it the command fails (and the request it serves is
+   * answered `UNAVAILABLE`) instead of waiting for Redis. Default 2000.
+   */
+  commandTimeoutMs?: number;
 }
 
 /** Redis's version as `INFO server` reports it, e.g. `7.0.15`. */
@@ -16,14 +22,29 @@ const VERSION = /^redis_version:(\d+)\.(\d+)/m;
  * or a `SCAN` of a metrics scrape), and `sub`, which subscribing turns into a connection that can
  * do nothing else.
  */
-export class RedisConnections {
+export class RedisConnections implements StoreHealth {
   private closing: Promise<void> | undefined;
 
   private constructor(
     readonly commands: Redis,
     readonly pub: Redis,
     readonly sub: Redis,
+    /** The last error of each connection while it is not ready (for `/ready`). */
+    private readonly errors: Map<string, string>,
   ) {}
+
+  /** Which connection is not ready, and its last error; undefined when all three are. */
+  trouble(): string | undefined {
+    for (const [name, client] of [
+      ['commands', this.commands],
+      ['pub', this.pub],
+      ['sub', this.sub],
+    ] as const) {
+      if (client.status !== 'ready')
+        return `redis ${name} connection ${client.status}${this.errors.has(name) ? `: ${this.errors.get(name)}` : ''}`;
+    }
+    return undefined;
+  }
 
   /**
    * Connects all three, and checks that the server has sharded pub/sub (Redis 7.0+). Rejects with
@@ -39,24 +60,36 @@ export class RedisConnections {
     // emits the cause (ECONNREFUSED, a TLS or AUTH error) as an event.
     let cause: Error | undefined;
     let started = false;
+    const errors = new Map<string, string>();
     const make = (name: string): Redis => {
       const client = new Redis(url, {
         lazyConnect: true,
         connectTimeout: timeout,
         connectionName: `switchboard-${name}`,
+        // While Redis is unreachable, a command fails at once rather than waiting in ioredis's
+        // queue for a reconnection: a request is answered UNAVAILABLE in bounded time, and the
+        // adapter delivers an emit to this instance's own sockets without waiting for its publish.
+        // The subscriber keeps the queue: ioredis resubscribes it when Redis is back.
+        ...(name === 'sub'
+          ? {}
+          : { enableOfflineQueue: false, commandTimeout: options.commandTimeoutMs ?? 2000 }),
       });
       // Without a listener ioredis prints every failed reconnection attempt to stderr; report the
       // first of each outage instead.
       let reported = false;
       client.on('error', (err: Error) => {
+        errors.set(name, err.message);
         if (!started) cause ??= err;
         else if (!reported) options.onError?.(name, err);
         reported = true;
       });
-      client.on('ready', () => (reported = false));
+      client.on('ready', () => {
+        reported = false;
+        errors.delete(name);
+      });
       return client;
     };
-    const connections = new RedisConnections(make('commands'), make('pub'), make('sub'));
+    const connections = new RedisConnections(make('commands'), make('pub'), make('sub'), errors);
     const all = [connections.commands, connections.pub, connections.sub];
     try {
       await Promise.all(all.map((c) => c.connect()));

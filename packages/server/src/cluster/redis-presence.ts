@@ -17,6 +17,7 @@ export interface RedisPresenceOptions {
 /** Flat pairs: member, then how long ago its score was (ms), for each claimed member. */
 type ClaimCommand = (key: string, olderThanMs: number, limit: number) => Promise<(string | number)[]>;
 type BeatCommand = (key: string, member: string) => Promise<number>;
+type EpochCommand = (key: string, candidate: string, ttlMs: number) => Promise<string>;
 
 // Redis's clock (TIME), in ms: every instance judges "due" and "silent" by the same clock.
 const NOW_MS = `local t = redis.call('TIME')
@@ -34,6 +35,13 @@ for i = 1, #due, 2 do
   out[#out + 1] = now - tonumber(due[i + 1])
 end
 return out
+`;
+
+// The cluster's state epoch: created by the first instance to look, read by all. A different value
+// from the one an instance knew means Redis lost everything since (restarted without persistence).
+const EPOCH = `redis.call('SET', KEYS[1], ARGV[1], 'NX')
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('GET', KEYS[1])
 `;
 
 // ZADD with Redis's own time as the score; ARGV[2] (optional) is added to it (a deadline).
@@ -55,6 +63,9 @@ return now
  */
 export class RedisPresence implements Presence {
   private readonly claim$: ClaimCommand;
+  private readonly epoch$: EpochCommand;
+  /** The state epoch this instance knows (undefined before its first poll). */
+  private epoch: string | undefined;
   private readonly stamp$: BeatCommand & ((key: string, member: string, addMs: number) => Promise<number>);
   private readonly heartbeatMs: number;
   private readonly deadAfterMs: number;
@@ -72,10 +83,13 @@ export class RedisPresence implements Presence {
   ) {
     redis.defineCommand('switchboardClaim', { numberOfKeys: 1, lua: CLAIM });
     redis.defineCommand('switchboardStamp', { numberOfKeys: 1, lua: STAMP });
+    redis.defineCommand('switchboardEpoch', { numberOfKeys: 1, lua: EPOCH });
     const commands = redis as unknown as {
       switchboardClaim: ClaimCommand;
       switchboardStamp: RedisPresence['stamp$'];
+      switchboardEpoch: EpochCommand;
     };
+    this.epoch$ = commands.switchboardEpoch.bind(redis);
     this.claim$ = commands.switchboardClaim.bind(redis);
     this.stamp$ = commands.switchboardStamp.bind(redis);
     this.heartbeatMs = options.heartbeatMs ?? 1000;
@@ -133,6 +147,13 @@ export class RedisPresence implements Presence {
     const handlers = this.handlers;
     try {
       const { instanceId } = this.options;
+      const epoch = await this.epoch$(this.key('epoch'), `${instanceId}:${Date.now()}`, 24 * 3600_000);
+      const known = this.epoch;
+      this.epoch = epoch;
+      if (known !== undefined && epoch !== known) {
+        // Everything this instance's peers had in Redis is gone; its own peer list too.
+        await handlers.stateLost().catch((err: unknown) => this.report(err));
+      }
       await this.stamp$(this.key('instances'), instanceId, 0);
       // No key lives forever: a peer set outlives its instance's last beat by a day at most.
       await this.redis.pexpire(this.peersKey(instanceId), 24 * 3600_000);

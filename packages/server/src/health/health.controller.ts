@@ -1,10 +1,14 @@
 import { Controller, Get, HttpCode, HttpStatus, Inject, Res } from '@nestjs/common';
 import type { Response } from 'express';
+import { STORE_HEALTH, type StoreHealth } from '../common/store-health';
 import { SignalingService } from '../webrtc/signaling.service';
 
 @Controller()
 export class HealthController {
-  constructor(@Inject(SignalingService) private readonly core: SignalingService) {}
+  constructor(
+    @Inject(SignalingService) private readonly core: SignalingService,
+    @Inject(STORE_HEALTH) private readonly storeHealth: StoreHealth,
+  ) {}
 
   /** Liveness: the process is up and serving HTTP. */
   @Get('health')
@@ -13,12 +17,23 @@ export class HealthController {
     return { status: 'ok', uptimeSeconds: Math.round(process.uptime()) };
   }
 
-  /** Readiness: 503 while draining for shutdown, so a load balancer stops sending new clients. */
+  /**
+   * Readiness: 503 while draining for shutdown, and while the shared state (Redis) is unreachable
+   * (with the reason), so a load balancer stops sending new clients.
+   */
   @Get('ready')
-  ready(@Res({ passthrough: true }) res: Response): { status: 'ready' | 'draining' } {
+  ready(@Res({ passthrough: true }) res: Response): {
+    status: 'ready' | 'draining' | 'unavailable';
+    reason?: string;
+  } {
     if (this.core.isDraining) {
       res.status(HttpStatus.SERVICE_UNAVAILABLE);
       return { status: 'draining' };
+    }
+    const trouble = this.storeHealth.trouble();
+    if (trouble) {
+      res.status(HttpStatus.SERVICE_UNAVAILABLE);
+      return { status: 'unavailable', reason: trouble };
     }
     return { status: 'ready' };
   }

@@ -13,6 +13,11 @@ export interface PresenceHandlers {
    * never reached anyone.
    */
   orphaned(peerId: string, silentForMs: number): Promise<void>;
+  /**
+   * The shared state was lost (Redis came back empty): every session and room is gone, and this
+   * instance's clients must start over.
+   */
+  stateLost(): Promise<void>;
 }
 
 /**
@@ -38,6 +43,7 @@ export interface Presence {
 
 /** One instance: a timer per dropped peer, nothing else to know. */
 export class LocalPresence implements Presence {
+  // (Its state lives and dies with the process: it is never lost while the process runs.)
   private readonly timers = new Map<string, TimerHandle>();
   private handlers: PresenceHandlers | undefined;
 

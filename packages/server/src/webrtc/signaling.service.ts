@@ -55,6 +55,11 @@ export interface SignalTransport {
    * The notice is written before the disconnect, so it reaches a client that is still there.
    */
   disconnectSocket(socketId: string, reason: DisconnectReasonEvent): void;
+  /**
+   * Closes the transport of every socket connected to this instance, as a drain does: clients
+   * reconnect by themselves (their resume tokens then tell them whether they are still known).
+   */
+  reconnectLocalClients(): void;
 }
 
 /** The part of a socket the core needs. */
@@ -121,6 +126,9 @@ export class SignalingService {
     this.presence.start({
       expire: (peerId) => this.expire(peerId),
       orphaned: (peerId, silentForMs) => this.orphaned(peerId, silentForMs),
+      // Sessions and rooms are gone: the clients reconnect, their resume tokens are unknown, and
+      // they join again (the SDK does so by itself) and negotiate anew.
+      stateLost: async () => transport.reconnectLocalClients(),
     });
     this.tracker.setNotifier({
       requestRestart: (roomId, target, remote, attempt, maxAttempts) =>

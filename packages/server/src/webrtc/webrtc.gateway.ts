@@ -29,6 +29,7 @@ import { SignalingService, peerChannel, roomChannel, type SignalTransport } from
 import { Authenticator } from '../auth/authenticator';
 import { ExpirySchedule } from '../auth/expiry-schedule';
 import type { AuthenticatedUser } from '../auth/token-verifier';
+import { STORE_HEALTH, type StoreHealth } from '../common/store-health';
 
 interface SocketData {
   peerId?: string;
@@ -104,6 +105,7 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
     @Inject(CLOCK) private readonly clock: Clock,
     @Inject(ConnectionAdmission) private readonly admission: ConnectionAdmission,
     @Inject(Authenticator) private readonly auth: Authenticator,
+    @Inject(STORE_HEALTH) private readonly health: StoreHealth,
   ) {
     this.expiries = new ExpirySchedule(clock, this.onTokenExpired);
     const s = createSchemas({ maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 });
@@ -139,8 +141,11 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
     // Middlewares run for recovered sockets too (`skipMiddlewares: false`): a recovered connection
     // presents its token again. A draining server still lets one recover, as before.
     nsp.use((socket, next) => {
+      const trouble = this.health.trouble();
       if (this.core.isDraining && !socket.recovered)
         next(connectError(ErrorCode.SERVER_SHUTTING_DOWN, 'the server is shutting down; connect again'));
+      // A connection needs its session in the shared state: refused at once, not left half-made.
+      else if (trouble) next(connectError(ErrorCode.UNAVAILABLE, 'shared state unreachable; retry shortly'));
       else next();
     });
     if (this.auth.required) nsp.use(this.authenticate);
@@ -167,6 +172,9 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
         emit(nsp.to(roomChannel(roomId)).except(peerChannel(exceptPeerId)), event, payload);
       },
       leaveChannel: (peerId, roomId) => nsp.in(peerChannel(peerId)).socketsLeave(roomChannel(roomId)),
+      reconnectLocalClients: () => {
+        for (const socket of nsp.sockets.values()) socket.conn.close();
+      },
       disconnectSocket: (socketId, reason) => {
         this.metrics.forcedDisconnect(reason.code.toLowerCase());
         // Through the adapter, like the disconnect, so both reach the socket wherever it is; on one
@@ -234,7 +242,14 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
     // Only a whole, non-negative number is a lastSeq; anything else is as if none was given.
     const lastSeq =
       Number.isSafeInteger(auth?.lastSeq) && (auth?.lastSeq ?? -1) >= 0 ? auth?.lastSeq : undefined;
-    queue.run(() => this.core.connect(socket, socket.recovered, auth?.resumeToken, lastSeq));
+    queue.run(() =>
+      this.core.connect(socket, socket.recovered, auth?.resumeToken, lastSeq).catch((err: unknown) => {
+        // No session (Redis failed in between): a socket without its peer can do nothing. Its
+        // transport is closed, so the client reconnects by itself, as after a drain.
+        this.logger.warn({ err }, 'connection setup failed; closing the transport');
+        socket.conn.close();
+      }),
+    );
     // Shared listeners (Socket.IO calls them with the socket as `this`), not closures per socket:
     // per-socket closures were most of an idle peer's heap.
     socket.on('disconnect', this.onDisconnect);
@@ -335,6 +350,11 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
         this.respond(socket, ack, payload, result);
       };
       const failed = (err: unknown): void => {
+        const trouble = this.health.trouble();
+        if (trouble || isStoreTimeout(err)) {
+          this.logger.warn({ event, trouble, err: (err as Error).message }, 'shared state unreachable');
+          return answer(failure(ErrorCode.UNAVAILABLE, 'shared state unreachable; retry shortly'));
+        }
         this.logger.error({ err, event }, 'handler failed');
         answer(failure(ErrorCode.INTERNAL, 'internal error'));
       };
@@ -391,6 +411,11 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
 }
 
 /** A handshake refusal: Socket.IO sends `message` and `data` to the client in `connect_error`. */
+/** ioredis's `commandTimeout` error: Redis is connected but not answering in time. */
+function isStoreTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Command timed out';
+}
+
 function connectError(code: ErrorCode, message: string): Error & { data: ConnectErrorData } {
   return Object.assign(new Error(code), { data: { code, message } });
 }

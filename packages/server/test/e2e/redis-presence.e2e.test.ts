@@ -31,14 +31,16 @@ describe('RedisPresence', () => {
     const expired: string[] = [];
     const orphaned: string[] = [];
     const silences: number[] = [];
+    let stateLost = 0;
     presence.start({
       expire: async (peerId) => void expired.push(peerId),
       orphaned: async (peerId, silentForMs) => {
         orphaned.push(peerId);
         silences.push(silentForMs);
       },
+      stateLost: async () => void (stateLost += 1),
     });
-    return { presence, redis, expired, orphaned, silences };
+    return { presence, redis, expired, orphaned, silences, lost: () => stateLost };
   }
 
   it('scheduleExpiry() on one instance is called back once, on time, by one of three polling instances', async () => {
@@ -87,5 +89,17 @@ describe('RedisPresence', () => {
     await leaving.presence.close(); // safe twice
     await sleep(1200);
     assert.deepEqual(survivor.orphaned, []);
+  });
+
+  it('every instance is told stateLost once when the cluster’s keys vanish (Redis restarted empty), and not before', async () => {
+    const a = instance('e1');
+    const b = instance('e2');
+    await sleep(400);
+    assert.deepEqual([a.lost(), b.lost()], [0, 0]);
+    await deleteRedisKeys(prefix);
+    await until(() => a.lost() === 1 && b.lost() === 1, 3000);
+    await sleep(400);
+    assert.deepEqual([a.lost(), b.lost()], [1, 1]);
+    await Promise.all([a.presence.close(), b.presence.close()]);
   });
 });

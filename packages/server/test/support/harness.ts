@@ -75,9 +75,14 @@ export interface TestCluster {
 /**
  * Starts `count` servers on 127.0.0.1, port 0, sharing the Redis at {@link REDIS_TEST_URL} under a
  * fresh random prefix (REDIS_URL and REDIS_KEY_PREFIX), with the test defaults of
- * {@link startServer} overridden by `env`.
+ * {@link startServer} overridden by `env`. With `redisUrl`, on that Redis instead (a test's own,
+ * whose keys it deletes itself).
  */
-export async function startCluster(count: number, env: EnvInput = {}): Promise<TestCluster> {
+export async function startCluster(
+  count: number,
+  env: EnvInput = {},
+  redisUrl: string = REDIS_TEST_URL,
+): Promise<TestCluster> {
   const prefix = `sbtest:${randomBytes(6).toString('hex')}:`;
   const nodes: TestInstance[] = [];
   const add = async (extra: EnvInput = {}): Promise<TestInstance> => {
@@ -89,7 +94,7 @@ export async function startCluster(count: number, env: EnvInput = {}): Promise<T
       DEMO_ENABLED: 'false',
       ...env,
       ...extra,
-      REDIS_URL: REDIS_TEST_URL,
+      REDIS_URL: redisUrl,
       REDIS_KEY_PREFIX: prefix,
     });
     const sb = await createApp(config);
@@ -106,7 +111,7 @@ export async function startCluster(count: number, env: EnvInput = {}): Promise<T
     close: () =>
       (closing ??= (async () => {
         await Promise.all(nodes.map((n) => n.close()));
-        await deleteRedisKeys(prefix);
+        if (redisUrl === REDIS_TEST_URL) await deleteRedisKeys(prefix);
       })()),
   };
   try {
