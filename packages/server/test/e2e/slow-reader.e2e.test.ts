@@ -110,9 +110,11 @@ describe('outbound backpressure (slow readers)', () => {
       // A cap this small needs small SDPs: it must hold the largest offer twice.
       MAX_SDP_BYTES: '16384',
       OUTBOUND_STALL_TIMEOUT_MS: String(STALL_MS),
-      // Heartbeats fast enough that a client without pongs would be gone within a second.
-      PING_INTERVAL: '500',
-      PING_TIMEOUT: '500',
+      // Heartbeats fast enough that a client without pongs would be gone within 2.5 s, well inside
+      // the flood, yet slow enough that the honest clients of this busy process keep up (at 500/500
+      // a starved test process lost them on a loaded machine).
+      PING_INTERVAL: '1000',
+      PING_TIMEOUT: '1500',
       // A dropped peer is reported `peerLeft` 1 s later.
       RESUME_WINDOW_MS: '1000',
       // The flood is the point here; per-connection signal rate limits are tested elsewhere.
