@@ -178,4 +178,26 @@ describe('resume across two instances', () => {
       closeAll(a, b);
     }
   });
+
+  it('one resume token presented to A and B at the same moment resumes the peer on exactly one of them', async () => {
+    const [A, B] = cluster.nodes;
+    for (let round = 0; round < 5; round++) {
+      const a = await connect(A!.url);
+      const b = await connect(B!.url);
+      const clients: ConnectedClient[] = [];
+      try {
+        await join(a, `race-${round}`);
+        const { resumeToken } = await join(b, `race-${round}`);
+        cutTransport(b);
+        await untilDropped(B!, b.peerId);
+        const both = await Promise.all([A!, B!].map((node) => connect(node.url, { auth: { resumeToken } })));
+        clients.push(...both);
+        const outcomes = await Promise.all(both.map((c) => c.resumeOutcome));
+        assert.equal(outcomes.filter((o) => o.resumed?.peerId === b.peerId).length, 1, `round ${round}`);
+        assert.equal(outcomes.filter((o) => o.failed?.error.code === 'RESUME_REJECTED').length, 1);
+      } finally {
+        closeAll(a, b, ...clients);
+      }
+    }
+  });
 });

@@ -66,6 +66,17 @@ export function stateStoreContract(name: string, makeStore: () => Promise<StoreU
         for (const [key, value] of Object.entries(values)) assert.deepEqual(await store.get(key), value);
       });
 
+      test('compareAndSet() replaces a value only while it still equals the one read', async () => {
+        await store.set('cas', { socketId: 'a', n: 1 });
+        const read = await store.get<{ socketId: string; n: number }>('cas');
+        assert.equal(await store.compareAndSet('cas', read, { socketId: 'b', n: 2 }, 10 * T), true);
+        // A second writer that read the same old value loses, and the winner's value stays.
+        assert.equal(await store.compareAndSet('cas', read, { socketId: 'c', n: 3 }, 10 * T), false);
+        assert.deepEqual(await store.get('cas'), { socketId: 'b', n: 2 });
+        assert.equal(await store.compareAndSet('absent', { x: 1 }, { x: 2 }, 10 * T), false);
+        assert.equal(await store.get('absent'), undefined);
+      });
+
       test('get() of a value set with a TTL returns it until the TTL elapses, then undefined', async () => {
         await store.set('k', { n: 1 }, T);
         await advance(T / 2);

@@ -24,6 +24,8 @@ export interface PeerSession {
 
 // A connected peer's session has no TTL; a dropped one lives for the window.
 const SESSION_LIFETIME_MS = 24 * 3600_000;
+/** Attempts of one read-change-write of a session before giving up (others kept changing it). */
+const MAX_UPDATE_ATTEMPTS = 8;
 
 /** Peer identity, presence and single-use resume tokens. */
 export class PeerSessionService {
@@ -58,15 +60,38 @@ export class PeerSessionService {
     return after(this.get(peerId), (s) => s !== undefined && s.socketId !== null);
   }
 
+  /**
+   * Changes a session in one atomic step as seen from other instances: reads it, applies `change`
+   * (undefined: leave it), and writes the result only if nobody wrote in between, else reads again.
+   * Returns the session written and the one it replaced, or undefined when there was none or
+   * `change` declined.
+   */
+  private async update(
+    peerId: string,
+    change: (session: PeerSession) => PeerSession | undefined,
+    ttlMs: number,
+  ): Promise<{ before: PeerSession; after: PeerSession } | undefined> {
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+      const before = await this.get(peerId);
+      if (!before) return undefined;
+      const after = change(before);
+      if (!after) return undefined;
+      if (await this.store.compareAndSet(sessionKey(peerId), before, after, ttlMs)) return { before, after };
+    }
+    throw new Error(`session ${peerId} kept changing; gave up after ${MAX_UPDATE_ATTEMPTS} attempts`);
+  }
+
   /** Issues a new resume token; the previous one stops working. */
   async issueToken(peerId: string): Promise<string> {
-    const session = await this.get(peerId);
-    if (!session) throw new Error(`no session for ${peerId}`);
     const token = randomBytes(24).toString('base64url');
     const hash = hashToken(token);
-    if (session.tokenHash) await this.store.delete(tokenKey(session.tokenHash));
     await this.store.set(tokenKey(hash), peerId, SESSION_LIFETIME_MS);
-    await this.store.set(sessionKey(peerId), { ...session, tokenHash: hash }, SESSION_LIFETIME_MS);
+    const updated = await this.update(peerId, (s) => ({ ...s, tokenHash: hash }), SESSION_LIFETIME_MS);
+    if (!updated) {
+      await this.store.delete(tokenKey(hash));
+      throw new Error(`no session for ${peerId}`);
+    }
+    if (updated.before.tokenHash) await this.store.delete(tokenKey(updated.before.tokenHash));
     return token;
   }
 
@@ -84,21 +109,26 @@ export class PeerSessionService {
     const session = await this.get(peerId);
     if (session && (session.userId ?? null) !== userId) return undefined;
     await this.store.delete(tokenKey(hash));
-    if (!session || session.tokenHash !== hash) return undefined;
-    if (session.droppedAt !== null && this.clock.now() - session.droppedAt > this.options.resumeWindowMs)
-      return undefined;
-    const updated = { ...session, tokenHash: null };
-    await this.store.set(sessionKey(peerId), updated, SESSION_LIFETIME_MS);
-    return updated;
+    // Spent in one step: of two connections presenting the token at once (on two instances), one
+    // clears it and the other then finds it gone.
+    const spent = await this.update(
+      peerId,
+      (s) => {
+        if (s.tokenHash !== hash || (s.userId ?? null) !== userId) return undefined;
+        if (s.droppedAt !== null && this.clock.now() - s.droppedAt > this.options.resumeWindowMs)
+          return undefined;
+        return { ...s, tokenHash: null };
+      },
+      SESSION_LIFETIME_MS,
+    );
+    return spent?.after;
   }
 
   /** Marks the peer connected on `socketId`. */
   async markOnline(peerId: string, socketId: string): Promise<void> {
-    const session = await this.get(peerId);
-    if (!session) return;
-    await this.store.set(
-      sessionKey(peerId),
-      { ...session, socketId, droppedAt: null, droppedSeq: null },
+    await this.update(
+      peerId,
+      (s) => ({ ...s, socketId, droppedAt: null, droppedSeq: null }),
       SESSION_LIFETIME_MS,
     );
   }
@@ -108,14 +138,17 @@ export class PeerSessionService {
    * @param droppedSeq with the delivery log, the peer's last seq now.
    */
   async markDropped(peerId: string, socketId: string, droppedSeq?: number): Promise<boolean> {
-    const session = await this.get(peerId);
-    if (!session || session.socketId !== socketId) return false;
-    await this.store.set(
-      sessionKey(peerId),
-      { ...session, socketId: null, droppedAt: this.clock.now(), droppedSeq: droppedSeq ?? null },
+    // Only if `socketId` is still the peer's socket when written: a resume elsewhere in between
+    // (which moved the session to its new socket) wins, and the peer stays online.
+    const updated = await this.update(
+      peerId,
+      (s) =>
+        s.socketId === socketId
+          ? { ...s, socketId: null, droppedAt: this.clock.now(), droppedSeq: droppedSeq ?? null }
+          : undefined,
       this.options.resumeWindowMs + 60_000,
     );
-    return true;
+    return updated !== undefined;
   }
 
   /** Deletes the session and its token. */

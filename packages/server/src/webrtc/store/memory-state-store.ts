@@ -84,6 +84,18 @@ export class MemoryStateStore implements StateStore {
     });
   }
 
+  compareAndSet<T>(key: string, expected: T, value: T, ttlMs: number): boolean {
+    const current = this.get<T>(key);
+    // The store hands out its own objects, so an unchanged value is the very object read.
+    if (
+      current === undefined ||
+      (current !== expected && JSON.stringify(current) !== JSON.stringify(expected))
+    )
+      return false;
+    this.set(key, value, ttlMs);
+    return true;
+  }
+
   delete(...keys: string[]): void {
     for (const k of keys) this.entries.delete(k);
   }

@@ -90,6 +90,13 @@ export class RedisStateStore implements StateStore {
     );
   }
 
+  async compareAndSet<T>(key: string, expected: T, value: T, ttlMs: number): Promise<boolean> {
+    // `expected` came from get(), i.e. JSON.parse of the stored text; stringify gives that text back.
+    return (
+      (await COMPARE_AND_SET.run(this.redis, this.k(key), encode(expected), encode(value), ttl(ttlMs))) === 1
+    );
+  }
+
   async delete(...keys: string[]): Promise<void> {
     if (keys.length > 0) await this.redis.del(...keys.map((key) => this.k(key)));
   }
@@ -238,6 +245,10 @@ if last[2] then redis.call('PEXPIREAT', KEYS[1], math.ceil(tonumber(last[2]) / 1
 `;
 
 /** KEYS[1]; ARGV: JSON number, ttl ms. Returns 1 when it raised the value. */
+const COMPARE_AND_SET = new Script(`if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`);
+
 const RAISE_TO = new Script(`local cur = tonumber(redis.call('GET', KEYS[1]) or '')
 if cur and cur >= tonumber(ARGV[1]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])

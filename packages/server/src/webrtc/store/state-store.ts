@@ -18,6 +18,12 @@ export interface StateStore {
   set<T>(key: string, value: T, ttlMs?: number): Awaitable<void>;
   delete(...keys: string[]): Awaitable<void>;
   /**
+   * Replaces the value at `key` with `value` (TTL `ttlMs`) only if it still equals `expected` (as
+   * JSON: the value `get` returned, unchanged); returns whether it did. One atomic step, so two
+   * instances that read one value and write their changes cannot both succeed: the loser reads again.
+   */
+  compareAndSet<T>(key: string, expected: T, value: T, ttlMs: number): Awaitable<boolean>;
+  /**
    * Sets `key` to `value` when it is absent or holds a smaller number; returns whether it did.
    * Either way the key's TTL becomes `ttlMs`. One atomic step (a Lua script on Redis).
    */
