@@ -35,6 +35,15 @@ interface PairRecord {
 
 type Health = 'up' | 'down' | 'degraded' | 'unknown';
 
+const NEW_RECORD: PairRecord = Object.freeze({
+  latest: 'unknown',
+  attempts: 0,
+  lastAttemptAt: 0,
+  gaveUp: false,
+});
+/** Attempts of one read-change-write of a record before giving up (others kept changing it). */
+const MAX_UPDATE_ATTEMPTS = 8;
+
 /**
  * Watches each pair's connection reports and orchestrates ICE restarts: on `failed` (or
  * `disconnected` for longer than `disconnectedTimeoutMs`) it asks one side — always the same one,
@@ -66,22 +75,14 @@ export class PeerConnectionTrackerService {
     iceConnectionState: IceConnectionState,
   ): Promise<void> {
     const key = pairKey(roomId, from, remote);
-    const rec = (await this.store.get<PairRecord>(key)) ?? {
-      latest: 'unknown',
-      attempts: 0,
-      lastAttemptAt: 0,
-      gaveUp: false,
-    };
     const health = healthOf(connectionState, iceConnectionState);
-    rec.latest = health;
+    await this.update(key, (rec) =>
+      health === 'up' ? { ...rec, latest: health, attempts: 0, gaveUp: false } : { ...rec, latest: health },
+    );
     if (health === 'up') {
-      rec.attempts = 0;
-      rec.gaveUp = false;
       this.cancel(key);
-      await this.store.set(key, rec, this.options.recordTtlMs);
       return;
     }
-    await this.store.set(key, rec, this.options.recordTtlMs);
     if (health === 'down') {
       this.cancel(key);
       await this.escalate(roomId, from, remote);
@@ -118,34 +119,78 @@ export class PeerConnectionTrackerService {
     await this.escalate(roomId, a, b);
   }
 
+  /**
+   * Decides the pair's next step and records it in one compare-and-set, so that reports of one pair
+   * reaching two instances at once lead to one request per attempt, never two (nor two within the
+   * interval): the instance whose write loses reads the record again and finds the step taken.
+   */
   private async escalate(roomId: string, a: string, b: string): Promise<void> {
     const key = pairKey(roomId, a, b);
-    const rec = await this.store.get<PairRecord>(key);
-    if (!rec || rec.gaveUp || this.closed) return;
+    if (this.closed) return;
     const now = this.clock.now();
-    const { maxAttempts, minIntervalMs, restartTimeoutMs, recordTtlMs } = this.options;
-    if (rec.attempts >= maxAttempts) {
-      rec.gaveUp = true;
+    const { maxAttempts, minIntervalMs, restartTimeoutMs } = this.options;
+    let step = 'none' as 'give-up' | 'wait' | 'restart' | 'none';
+    let wait = 0;
+    const written = await this.update(
+      key,
+      (rec) => {
+        step = 'none';
+        if (rec.gaveUp) return undefined;
+        if (rec.attempts >= maxAttempts) {
+          step = 'give-up';
+          return { ...rec, gaveUp: true };
+        }
+        // The interval holds across recoveries too (`connected` resets the attempts, not the time of
+        // the last request): otherwise a peer alternating `failed`/`connected` reports would have its
+        // partner asked to restart as often as it reports (thousands of times a second).
+        wait = rec.lastAttemptAt + minIntervalMs - now;
+        if (rec.lastAttemptAt > 0 && wait > 0) {
+          step = 'wait';
+          return undefined;
+        }
+        step = 'restart';
+        return { ...rec, attempts: rec.attempts + 1, lastAttemptAt: now };
+      },
+      false,
+    );
+    if (step === 'give-up' && written) {
       this.cancel(key);
-      await this.store.set(key, rec, recordTtlMs);
       this.notifier.connectionFailed(roomId, a, b);
-      return;
-    }
-    // The interval holds across recoveries too (`connected` resets the attempts, not the time of the
-    // last request): otherwise a peer alternating `failed`/`connected` reports would have its
-    // partner asked to restart as often as it reports (thousands of times a second).
-    const wait = rec.lastAttemptAt + minIntervalMs - now;
-    if (rec.lastAttemptAt > 0 && wait > 0) {
+    } else if (step === 'wait') {
       // Too soon after the previous request: decide again when the interval has passed.
       if (!this.timers.has(key)) this.schedule(key, wait, () => this.recheck(roomId, a, b));
-      return;
+    } else if (step === 'restart' && written) {
+      const target = iceRestartSide(a, b);
+      this.notifier.requestRestart(roomId, target, target === a ? b : a, written.attempts, maxAttempts);
+      this.schedule(key, Math.max(restartTimeoutMs, minIntervalMs), () => this.recheck(roomId, a, b));
     }
-    rec.attempts += 1;
-    rec.lastAttemptAt = now;
-    await this.store.set(key, rec, recordTtlMs);
-    const target = iceRestartSide(a, b);
-    this.notifier.requestRestart(roomId, target, target === a ? b : a, rec.attempts, maxAttempts);
-    this.schedule(key, Math.max(restartTimeoutMs, minIntervalMs), () => this.recheck(roomId, a, b));
+  }
+
+  /**
+   * Reads the pair's record (a new one when `create` and there is none), applies `change`
+   * (undefined: leave it) and writes the result only if nobody wrote in between, else reads again.
+   * Returns the record written, or undefined.
+   */
+  private async update(
+    key: string,
+    change: (rec: PairRecord) => PairRecord | undefined,
+    create = true,
+  ): Promise<PairRecord | undefined> {
+    for (let attempt = 0; attempt < MAX_UPDATE_ATTEMPTS; attempt++) {
+      const current = await this.store.get<PairRecord>(key);
+      if (!current && !create) return undefined;
+      const next = change(current ?? NEW_RECORD);
+      if (!next) return undefined;
+      const ttl = this.options.recordTtlMs;
+      if (current === undefined) {
+        // A first record (only reports create one, never an escalation): two instances creating
+        // it at once write the same report fields, and escalations then go by compare-and-set.
+        await this.store.set(key, next, ttl);
+        return next;
+      }
+      if (await this.store.compareAndSet(key, current, next, ttl)) return next;
+    }
+    throw new Error(`pair record ${key} kept changing; gave up after ${MAX_UPDATE_ATTEMPTS} attempts`);
   }
 
   private schedule(key: string, ms: number, fn: () => Promise<void>): void {
