@@ -56,10 +56,10 @@ return now
  *   instance polls it and claims what is due (each peer once), so a window ends on time whichever
  *   instance is left, with no timer that dies with its process;
  * - `instances`, a sorted set of instance ids scored by their last heartbeat, and per instance a
- *   set of the peers connected to it (`ipeers:<id>`). An instance silent for `deadAfterMs` was
+ *   hash of the peers connected to it and their socket ids (`ipeers:<id>`). An instance silent for `deadAfterMs` was
  *   killed (a shut-down one leaves the set): a survivor claims it, and treats each of its peers as
  *   dropped then (`orphaned`), unless it has since resumed elsewhere.
- * Per peer this costs one set member while connected and one sorted-set member while dropped.
+ * Per peer this costs one hash field while connected and one sorted-set member while dropped.
  */
 export class RedisPresence implements Presence {
   private readonly claim$: ClaimCommand;
@@ -104,12 +104,12 @@ export class RedisPresence implements Presence {
     this.timer.unref();
   }
 
-  async online(peerId: string): Promise<void> {
-    await this.redis.sadd(this.peersKey(this.options.instanceId), peerId);
+  async online(peerId: string, socketId: string): Promise<void> {
+    await this.redis.hset(this.peersKey(this.options.instanceId), peerId, socketId);
   }
 
   async offline(peerId: string): Promise<void> {
-    await this.redis.srem(this.peersKey(this.options.instanceId), peerId);
+    await this.redis.hdel(this.peersKey(this.options.instanceId), peerId);
   }
 
   async scheduleExpiry(peerId: string, delayMs: number): Promise<void> {
@@ -165,9 +165,9 @@ export class RedisPresence implements Presence {
         const instance = String(dead[i]);
         // Its peers are dropped since its last beat, not since it was found out.
         const silentForMs = Number(dead[i + 1]);
-        const peers = await this.redis.smembers(this.peersKey(instance));
-        for (const peerId of peers)
-          await handlers.orphaned(peerId, silentForMs).catch((err: unknown) => this.report(err));
+        const peers = await this.redis.hgetall(this.peersKey(instance));
+        for (const [peerId, socketId] of Object.entries(peers))
+          await handlers.orphaned(peerId, socketId, silentForMs).catch((err: unknown) => this.report(err));
         await this.redis.del(this.peersKey(instance));
       }
       this.pending = await this.redis.zcard(this.key('expiries'));

@@ -12,7 +12,7 @@ export interface PresenceHandlers {
    * treated as dropped `silentForMs` ago (the instance's last sign of life), as its disconnect
    * never reached anyone.
    */
-  orphaned(peerId: string, silentForMs: number): Promise<void>;
+  orphaned(peerId: string, socketId: string, silentForMs: number): Promise<void>;
   /**
    * The shared state was lost (Redis came back empty): every session and room is gone, and this
    * instance's clients must start over.
@@ -28,8 +28,8 @@ export interface PresenceHandlers {
 export interface Presence {
   /** Starts calling `handlers` back. */
   start(handlers: PresenceHandlers): void;
-  /** The peer is connected to this instance now. */
-  online(peerId: string): Promise<void> | void;
+  /** The peer is connected to this instance now, on `socketId`. */
+  online(peerId: string, socketId: string): Promise<void> | void;
   /** The peer is no longer connected to this instance. */
   offline(peerId: string): Promise<void> | void;
   /** Calls `expire(peerId)` in `delayMs` (replacing an earlier schedule). */

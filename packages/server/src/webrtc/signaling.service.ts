@@ -125,7 +125,7 @@ export class SignalingService {
     this.transport = transport;
     this.presence.start({
       expire: (peerId) => this.expire(peerId),
-      orphaned: (peerId, silentForMs) => this.orphaned(peerId, silentForMs),
+      orphaned: (peerId, socketId, silentForMs) => this.orphaned(peerId, socketId, silentForMs),
       // Sessions and rooms are gone: the clients reconnect, their resume tokens are unknown, and
       // they join again (the SDK does so by itself) and negotiate anew.
       stateLost: async () => transport.reconnectLocalClients(),
@@ -235,7 +235,7 @@ export class SignalingService {
     const session = await this.sessions.create(socket.id, socket.data.user?.sub ?? null);
     socket.data.peerId = session.peerId;
     socket.join(peerChannel(session.peerId));
-    await this.presence.online(session.peerId);
+    await this.presence.online(session.peerId, socket.id);
     this.io.toPeer(session.peerId, 'session', { peerId: session.peerId });
   }
 
@@ -250,7 +250,7 @@ export class SignalingService {
     socket.data.peerId = peerId;
     socket.join(peerChannel(peerId));
     await this.sessions.markOnline(peerId, socket.id);
-    await this.presence.online(peerId);
+    await this.presence.online(peerId, socket.id);
     // The old socket is still connected: a half-open one the server has not noticed yet (the usual
     // case: the client's network changed), or another client holding the resume token. Either way
     // this one replaces it, openly. Marked online first, so the old socket's disconnect finds the
@@ -312,11 +312,11 @@ export class SignalingService {
    * The instance holding the peer's socket died without telling anyone: the peer is dropped from
    * now on, unless it has already resumed elsewhere (its session then names another socket).
    */
-  private async orphaned(peerId: string, silentForMs: number): Promise<void> {
-    const session = await this.sessions.get(peerId);
-    if (!session || session.socketId === null) return;
+  private async orphaned(peerId: string, socketId: string, silentForMs: number): Promise<void> {
     const droppedSeq = this.log ? await this.log.current(peerId) : undefined;
-    if (await this.sessions.markDropped(peerId, session.socketId, droppedSeq))
+    // Only if the session still names the socket the dead instance held: a peer that has resumed
+    // elsewhere meanwhile is connected, and left alone.
+    if (await this.sessions.markDropped(peerId, socketId, droppedSeq))
       await this.presence.scheduleExpiry(peerId, Math.max(0, this.options.resumeWindowMs - silentForMs));
   }
 

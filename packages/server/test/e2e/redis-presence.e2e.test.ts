@@ -34,7 +34,7 @@ describe('RedisPresence', () => {
     let stateLost = 0;
     presence.start({
       expire: async (peerId) => void expired.push(peerId),
-      orphaned: async (peerId, silentForMs) => {
+      orphaned: async (peerId, _socketId, silentForMs) => {
         orphaned.push(peerId);
         silences.push(silentForMs);
       },
@@ -65,9 +65,9 @@ describe('RedisPresence', () => {
   it('an instance that stops beating has its connected peers orphaned once by a survivor; peers that went offline are not', async () => {
     const survivor = instance('s1');
     const dying = instance('d1');
-    await dying.presence.online('peer-a');
-    await dying.presence.online('peer-b');
-    await dying.presence.online('peer-gone');
+    await dying.presence.online('peer-a', 'socket-peer-a');
+    await dying.presence.online('peer-b', 'socket-peer-b');
+    await dying.presence.online('peer-gone', 'socket-peer-gone');
     await dying.presence.offline('peer-gone');
     // Cut off as if killed: it stops beating and cannot leave (which close() would do).
     dying.redis.disconnect();
@@ -83,7 +83,7 @@ describe('RedisPresence', () => {
   it('an instance that shuts down with close() is not taken for dead', async () => {
     const survivor = instance('s2');
     const leaving = instance('l2');
-    await leaving.presence.online('peer-l');
+    await leaving.presence.online('peer-l', 'socket-peer-l');
     await sleep(250);
     await leaving.presence.close();
     await leaving.presence.close(); // safe twice
