@@ -57,6 +57,11 @@ export const ErrorCode = {
    * Also the `connect_error` of a handshake refused for that reason. `/ready` answers 503 meanwhile.
    */
   UNAVAILABLE: 'UNAVAILABLE',
+  /**
+   * (`disconnectReason`) An operator removed this peer (admin API): it cannot resume; the others saw
+   * `peerLeft { reason: 'removed' }`. The client should not reconnect on its own.
+   */
+  REMOVED: 'REMOVED',
   /** An unexpected server fault. Internal details are logged, never sent. */
   INTERNAL: 'INTERNAL',
 } as const;

@@ -127,8 +127,11 @@ export interface PeerJoinedEvent {
   metadata?: Record<string, unknown>;
 }
 
-/** Why a peer left: it asked to (`left`), its socket closed cleanly (`disconnected`), or its resume window passed (`timeout`). */
-export type PeerLeftReason = 'left' | 'disconnected' | 'timeout';
+/**
+ * Why a peer left: it asked to (`left`), its socket closed cleanly (`disconnected`), its resume
+ * window passed (`timeout`), or an operator removed it or closed the room (`removed`, admin API).
+ */
+export type PeerLeftReason = 'left' | 'disconnected' | 'timeout' | 'removed';
 
 export interface PeerLeftEvent {
   roomId: string;
@@ -210,6 +213,20 @@ export interface DisconnectReasonEvent {
   message: string;
 }
 
+/** An operator closed the room (admin API): this peer is no longer in it; nobody is. */
+export interface RoomClosedEvent {
+  roomId: string;
+}
+
+/** A message from the app's backend (admin API), to the whole room or to this peer alone. */
+export interface ServerMessageEvent {
+  roomId: string;
+  /** Whatever JSON the backend sent (at most 4 KiB). */
+  payload: unknown;
+  /** Set when the message was sent to this peer alone. */
+  to?: string;
+}
+
 export interface ServerShutdownEvent {
   /** Suggested wait before reconnecting, ms. */
   reconnectAfterMs: number;
@@ -244,6 +261,8 @@ export interface ServerToClientEvents {
   resumeFailed: (event: ResumeFailedEvent) => void;
   serverShutdown: (event: ServerShutdownEvent) => void;
   disconnectReason: (event: DisconnectReasonEvent) => void;
+  roomClosed: (event: RoomClosedEvent) => void;
+  serverMessage: (event: ServerMessageEvent) => void;
 }
 
 /** Handshake `auth` a client may send. */

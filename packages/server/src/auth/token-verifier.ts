@@ -19,6 +19,8 @@ export interface AuthenticatedUser {
   name?: string;
   /** Rooms the token grants (`room` and `rooms`), or `'*'` for every room. Empty: none. */
   rooms: '*' | readonly string[];
+  /** The token grants the admin API (`admin: true`). */
+  admin?: true;
 }
 
 /** Why a token was refused. Metric label values; the message sent with them is separate. */
@@ -163,7 +165,13 @@ function readClaims(payload: JWTPayload): VerifyResult {
   const displayName = name === undefined ? '' : [...name.trim()].slice(0, MAX_NAME_LENGTH).join('');
   return {
     ok: true,
-    user: { sub, exp: exp as number, rooms, ...(displayName.length > 0 ? { name: displayName } : {}) },
+    user: {
+      sub,
+      exp: exp as number,
+      rooms,
+      ...(displayName.length > 0 ? { name: displayName } : {}),
+      ...(payload.admin === true ? { admin: true as const } : {}),
+    },
   };
 }
 

@@ -133,6 +133,12 @@ export const envSchema = z
       .default(0),
     /** GET /webrtc/ice-servers requests one client IP may make per minute; 0 = no limit. Default 60. */
     ICE_SERVERS_RATE_PER_IP: int(0, 1_000_000).default(60),
+    /**
+     * Static bearer token of the admin API (`/admin`), at least 32 characters; a JWT with
+     * `admin: true` verified with the AUTH_* keys also works. With neither, the admin API answers 404.
+     * Default none.
+     */
+    ADMIN_API_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
     /** Bearer token required by GET /metrics. Default none (open, or see METRICS_PORT). */
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Serve /metrics on this port (on METRICS_HOST) instead of the public one. Default none. */

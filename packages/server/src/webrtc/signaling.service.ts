@@ -7,6 +7,7 @@ import {
   type IceCandidateInit,
   type JoinRoomResponse,
   type PeerInfo,
+  type PeerLeftReason,
   type Result,
   type ServerToClientEvents,
   type SignalResponse,
@@ -398,7 +399,7 @@ export class SignalingService {
     return { ok: true };
   }
 
-  private async removeFromRoom(peerId: string, roomId: string, reason: 'left' | 'disconnected' | 'timeout') {
+  private async removeFromRoom(peerId: string, roomId: string, reason: PeerLeftReason) {
     if (!(await this.rooms.leave(roomId, peerId))) return;
     const others = await this.rooms.peerIds(roomId);
     for (const other of others) {
@@ -411,13 +412,60 @@ export class SignalingService {
   }
 
   /** Removes every trace of a peer: rooms, pair contexts, held signals, session and token. */
-  async removePeer(peerId: string, reason: 'left' | 'disconnected' | 'timeout'): Promise<void> {
+  async removePeer(peerId: string, reason: PeerLeftReason): Promise<void> {
     await this.presence.cancelExpiry(peerId);
     await this.presence.offline(peerId);
     for (const roomId of await this.rooms.roomsOf(peerId)) await this.removeFromRoom(peerId, roomId, reason);
     await this.candidates.discardHeldFor(peerId);
     await this.log?.forget(peerId);
     await this.sessions.remove(peerId);
+  }
+
+  // ---- operator actions (admin API); each works on any instance for peers on any instance ----
+
+  /**
+   * Removes `peerId` (a member of `roomId`) for good: from every room (the others see
+   * `peerLeft { reason: 'removed' }`), its session and resume token (it cannot resume), then its
+   * socket is told `disconnectReason { code: 'REMOVED' }` and disconnected. False when it is not in
+   * the room.
+   */
+  async removeByOperator(roomId: string, peerId: string): Promise<boolean> {
+    if (!(await this.rooms.isMember(roomId, peerId))) return false;
+    const session = await this.sessions.get(peerId);
+    // Gone from the store first: the disconnect that follows then finds nothing left to drop.
+    await this.removePeer(peerId, 'removed');
+    if (session?.socketId)
+      this.io.disconnectSocket(session.socketId, {
+        code: ErrorCode.REMOVED,
+        message: 'an operator removed this peer',
+      });
+    return true;
+  }
+
+  /**
+   * Closes `roomId` for everyone: each member is told `roomClosed` and taken out of it (the others
+   * still in it see `peerLeft { reason: 'removed' }` as each goes). Returns how many were in it.
+   */
+  async closeRoom(roomId: string): Promise<number> {
+    const members = await this.rooms.peerIds(roomId);
+    this.io.toRoom(roomId, '', 'roomClosed', { roomId });
+    for (const peerId of members) await this.removeFromRoom(peerId, roomId, 'removed');
+    return members.length;
+  }
+
+  /**
+   * Sends `serverMessage` with `payload` to the room, or to one of its peers. False when the room
+   * has no peers or `to` is not one of them.
+   */
+  async messageRoom(roomId: string, payload: unknown, to?: string): Promise<boolean> {
+    if (to !== undefined) {
+      if (!(await this.rooms.isMember(roomId, to))) return false;
+      this.io.toPeer(to, 'serverMessage', { roomId, payload, to });
+      return true;
+    }
+    if ((await this.rooms.createdAt(roomId)) === undefined) return false;
+    this.io.toRoom(roomId, '', 'serverMessage', { roomId, payload });
+    return true;
   }
 
   /**

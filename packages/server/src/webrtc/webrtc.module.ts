@@ -21,11 +21,13 @@ import { MetricsService } from '../metrics/metrics.service';
 import { STATE_STORE, type StateStore } from './store/state-store';
 import { WebrtcController } from './webrtc.controller';
 import { WebrtcGateway } from './webrtc.gateway';
+import { AdminController } from '../admin/admin.controller';
+import { AdminGuard } from '../admin/admin.guard';
 
 // The services are plain classes built by factories from validated config, so tests can
 // construct them directly with a fake clock and store, exactly as wired here.
 @Module({
-  controllers: [WebrtcController, MetricsController],
+  controllers: [WebrtcController, MetricsController, AdminController],
   providers: [
     { provide: MetricsService, useFactory: () => new MetricsService() },
     {
@@ -56,6 +58,7 @@ import { WebrtcGateway } from './webrtc.gateway';
         ),
     },
     BearerAuthGuard,
+    AdminGuard,
     {
       provide: IceServerManagerService,
       inject: [APP_CONFIG, CLOCK],

@@ -31,6 +31,8 @@ interface PairRecord {
   lastAttemptAt: number;
   /** `connectionFailed` was sent and nothing has recovered since. */
   gaveUp: boolean;
+  /** Each side's last reported `connectionState`, by peer id (for the admin API). */
+  states?: Record<string, PeerConnectionState>;
 }
 
 type Health = 'up' | 'down' | 'degraded' | 'unknown';
@@ -76,9 +78,12 @@ export class PeerConnectionTrackerService {
   ): Promise<void> {
     const key = pairKey(roomId, from, remote);
     const health = healthOf(connectionState, iceConnectionState);
-    await this.update(key, (rec) =>
-      health === 'up' ? { ...rec, latest: health, attempts: 0, gaveUp: false } : { ...rec, latest: health },
-    );
+    await this.update(key, (rec) => {
+      const states = { ...rec.states, [from]: connectionState };
+      return health === 'up'
+        ? { ...rec, latest: health, attempts: 0, gaveUp: false, states }
+        : { ...rec, latest: health, states };
+    });
     if (health === 'up') {
       this.cancel(key);
       return;
@@ -89,6 +94,11 @@ export class PeerConnectionTrackerService {
     } else if (health === 'degraded' && !this.timers.has(key)) {
       this.schedule(key, this.options.disconnectedTimeoutMs, () => this.recheck(roomId, from, remote));
     }
+  }
+
+  /** `from`'s last reported `connectionState` of its link to `remote` in `roomId`, if any. */
+  async lastState(roomId: string, from: string, remote: string): Promise<PeerConnectionState | undefined> {
+    return (await this.store.get<PairRecord>(pairKey(roomId, from, remote)))?.states?.[from];
   }
 
   /** Forgets every pair of `peerId` with `others` in `roomId` (the peer left). */

@@ -22,15 +22,35 @@ export class RoomRegistryService {
       peer,
       this.options.maxPeersPerRoom,
     );
-    if (result !== 'full')
+    if (result !== 'full') {
       await this.store.hashSetIfCapacity(roomsOfKey(peer.peerId), roomId, 1, Number.MAX_SAFE_INTEGER);
+      // The index of rooms (for the admin API): the first join's time stays as the room's creation.
+      await this.store.hashSetIfCapacity(ROOM_INDEX, roomId, peer.joinedAt, Number.MAX_SAFE_INTEGER);
+    }
     return result;
   }
 
   /** Removes the peer; returns whether it was in the room. */
   async leave(roomId: string, peerId: string): Promise<boolean> {
     await this.store.hashDelete(roomsOfKey(peerId), roomId);
-    return this.store.hashDelete(roomKey(roomId), peerId);
+    const was = await this.store.hashDelete(roomKey(roomId), peerId);
+    // The last one out takes the room off the index. (A join racing this on another instance can
+    // leave a room unlisted until its next join; listings skip indexed rooms found empty.)
+    if (was && (await this.peerIds(roomId)).length === 0) await this.store.hashDelete(ROOM_INDEX, roomId);
+    return was;
+  }
+
+  /** Every room with at least one peer, and when it was created (Unix ms). */
+  async rooms(): Promise<{ roomId: string; createdAt: number }[]> {
+    return [...(await this.store.hashGetAll<number>(ROOM_INDEX))].map(([roomId, createdAt]) => ({
+      roomId,
+      createdAt,
+    }));
+  }
+
+  /** When the room was created (Unix ms), or undefined when it has no peers. */
+  createdAt(roomId: string): Awaitable<number | undefined> {
+    return this.store.hashGet<number>(ROOM_INDEX, roomId);
   }
 
   async peers(roomId: string): Promise<PeerInfo[]> {
@@ -50,6 +70,7 @@ export class RoomRegistryService {
   }
 }
 
+const ROOM_INDEX = 'rooms';
 function roomKey(roomId: string): string {
   return `room:${roomId}`;
 }
