@@ -27,6 +27,7 @@ import { MemoryStateStore } from './webrtc/store/memory-state-store';
 import { RedisStateStore } from './webrtc/store/redis-state-store';
 import { RedisDeliveryLog } from './cluster/delivery-log';
 import { RedisPresence } from './cluster/redis-presence';
+import { OPENAPI_PATH, openApiDocument, SERVER_VERSION } from './openapi';
 import type { StateStore } from './webrtc/store/state-store';
 import { WebrtcGateway } from './webrtc/webrtc.gateway';
 
@@ -186,6 +187,10 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
           token: config.METRICS_TOKEN,
         })
       : undefined;
+  // Generated once the controllers exist, served as JSON (no UI: nothing extra to serve or secure).
+  const openApi = openApiDocument(app, SERVER_VERSION);
+  const http = app.getHttpAdapter();
+  http.get(OPENAPI_PATH, (_req: unknown, res: unknown) => http.reply(res, openApi, 200));
   if (config.DEMO_ENABLED) {
     if (existsSync(DEMO_DIR)) app.useStaticAssets(DEMO_DIR, { index: 'index.html' });
     else logger.warn(`DEMO_ENABLED but ${DEMO_DIR} does not exist; run npm run build`);

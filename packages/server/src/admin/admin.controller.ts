@@ -11,6 +11,7 @@ import {
   Post,
   UseGuards,
 } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ErrorCode, type PeerConnectionState } from '@switchboard/protocol';
 import { z } from 'zod';
 import { PeerConnectionTrackerService } from '../webrtc/services/peer-connection-tracker.service';
@@ -54,6 +55,14 @@ function notFound(message: string): HttpException {
  * The operator API: what is happening in rooms, and acting on it. Every route needs an admin bearer
  * ({@link AdminGuard}); with Redis, any instance answers for rooms on any instance.
  */
+@ApiTags('admin')
+@ApiBearerAuth()
+@ApiResponse({ status: 401, description: 'No admin bearer (ADMIN_API_TOKEN, or a JWT with admin: true)' })
+@ApiResponse({ status: 403, description: 'A valid token without admin: true' })
+@ApiResponse({
+  status: 404,
+  description: 'Admin API off (neither ADMIN_API_TOKEN nor authentication), or no such room/peer',
+})
 @Controller('admin')
 @UseGuards(AdminGuard)
 export class AdminController {
@@ -66,6 +75,8 @@ export class AdminController {
 
   /** Every room with peers in it. */
   @Get('rooms')
+  @ApiOperation({ summary: 'Rooms with at least one peer' })
+  @ApiResponse({ status: 200, description: '{ rooms: [{ roomId, createdAt, peers }] }' })
   async listRooms(): Promise<{ rooms: AdminRoomSummary[] }> {
     const rooms: AdminRoomSummary[] = [];
     for (const { roomId, createdAt } of await this.rooms.rooms()) {
@@ -77,6 +88,8 @@ export class AdminController {
 
   /** One room's peers, their state and their links' last reported states. */
   @Get('rooms/:roomId')
+  @ApiOperation({ summary: "A room's peers, their status and their links' last reported states" })
+  @ApiResponse({ status: 200, description: '{ roomId, createdAt, peers: AdminPeer[] }' })
   async getRoom(
     @Param('roomId') roomId: string,
   ): Promise<{ roomId: string; createdAt: number; peers: AdminPeer[] }> {
@@ -106,6 +119,8 @@ export class AdminController {
 
   /** Removes a peer for good: told `REMOVED` and disconnected; the others see `peerLeft` `removed`. */
   @Delete('rooms/:roomId/peers/:peerId')
+  @ApiOperation({ summary: 'Remove a peer for good (REMOVED; the others see peerLeft removed)' })
+  @ApiResponse({ status: 204, description: 'Removed' })
   @HttpCode(HttpStatus.NO_CONTENT)
   async removePeer(@Param('roomId') roomId: string, @Param('peerId') peerId: string): Promise<void> {
     if (!(await this.core.removeByOperator(roomId, peerId)))
@@ -114,6 +129,8 @@ export class AdminController {
 
   /** Closes the room for everyone (`roomClosed`, then each leaves it). */
   @Delete('rooms/:roomId')
+  @ApiOperation({ summary: 'Close the room for everyone (roomClosed)' })
+  @ApiResponse({ status: 204, description: 'Closed' })
   @HttpCode(HttpStatus.NO_CONTENT)
   async closeRoom(@Param('roomId') roomId: string): Promise<void> {
     if ((await this.core.closeRoom(roomId)) === 0) throw notFound(`room ${roomId} has no peers`);
@@ -121,6 +138,18 @@ export class AdminController {
 
   /** Sends `serverMessage { roomId, payload }` to the room, or with `to` to one of its peers. */
   @Post('rooms/:roomId/messages')
+  @ApiOperation({ summary: 'Send serverMessage to the room, or to one of its peers' })
+  @ApiBody({
+    schema: {
+      type: 'object',
+      required: ['payload'],
+      additionalProperties: false,
+      properties: { payload: { description: 'Any JSON, at most 4 KiB' }, to: { type: 'string' } },
+    },
+  })
+  @ApiResponse({ status: 202, description: '{ ok: true }' })
+  @ApiResponse({ status: 400, description: 'VALIDATION_FAILED' })
+  @ApiResponse({ status: 413, description: 'PAYLOAD_TOO_LARGE' })
   @HttpCode(HttpStatus.ACCEPTED)
   async sendMessage(@Param('roomId') roomId: string, @Body() body: unknown): Promise<{ ok: true }> {
     const parsed = messageBody.safeParse(body);

@@ -1,4 +1,5 @@
 import { Controller, Get, Header, Inject, Req } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { NAMESPACE, type ClientConfigResponse, type IceServersResponse } from '@switchboard/protocol';
 import type { Request } from 'express';
 import { Authenticator } from '../auth/authenticator';
@@ -7,6 +8,7 @@ import { IpRateLimit } from '../common/ip-rate-limit.guard';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { IceServerManagerService } from './services/ice-server-manager.service';
 
+@ApiTags('webrtc')
 @Controller('webrtc')
 export class WebrtcController {
   constructor(
@@ -22,6 +24,11 @@ export class WebrtcController {
    * The rate limit is checked before the token (decorators apply bottom-up): it costs less than a verification.
    */
   @Get('ice-servers')
+  @ApiOperation({ summary: 'STUN/TURN servers with short-lived TURN REST credentials' })
+  @ApiBearerAuth()
+  @ApiResponse({ status: 200, description: '{ iceServers, expiresAt }' })
+  @ApiResponse({ status: 401, description: 'Authentication on and no valid token' })
+  @ApiResponse({ status: 429, description: 'ICE_SERVERS_RATE_PER_IP exceeded' })
   @Header('Cache-Control', 'no-store')
   @RequireToken()
   @IpRateLimit({ limit: 'ice_servers', perMinute: (c) => c.ICE_SERVERS_RATE_PER_IP })
@@ -31,6 +38,8 @@ export class WebrtcController {
 
   /** Settings an SDK needs to match this server (reconnection, limits). */
   @Get('config')
+  @ApiOperation({ summary: 'Settings an SDK matches (namespace, reconnection, limits, authRequired)' })
+  @ApiResponse({ status: 200, description: 'ClientConfigResponse (docs/protocol.md)' })
   getClientConfig(): ClientConfigResponse {
     const c = this.config;
     return {
