@@ -28,6 +28,7 @@ import { RedisStateStore } from './webrtc/store/redis-state-store';
 import { RedisDeliveryLog } from './cluster/delivery-log';
 import { RedisPresence } from './cluster/redis-presence';
 import { OPENAPI_PATH, openApiDocument, SERVER_VERSION } from './openapi';
+import { EVENT_SINK, WebhookDispatcher, type EventSink } from './webhooks/webhook-dispatcher';
 import type { StateStore } from './webrtc/store/state-store';
 import { WebrtcGateway } from './webrtc/webrtc.gateway';
 
@@ -215,6 +216,10 @@ export async function createApp(config: AppConfig, options: CreateAppOptions = {
       // on Redis that takes round trips, which must not meet a closed connection.
       await gateway.settled();
       await metricsServer?.close();
+      // Events still queued for webhook receivers are abandoned (at-least-once holds only while
+      // the instance runs).
+      const events = app.get<symbol, EventSink>(EVENT_SINK);
+      if (events instanceof WebhookDispatcher) events.close();
       edge.admission.close();
       edge.outbound.close();
       await core.close();

@@ -139,6 +139,25 @@ export const envSchema = z
      * Default none.
      */
     ADMIN_API_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    /** Webhook receivers (http:// or https:// URLs), comma-separated; each gets every event. Default none. */
+    WEBHOOK_URLS: urlList(/^https?:\/\/[^\s]+$/).default([]),
+    /**
+     * Standard Webhooks signing secret, `whsec_` and base64 of at least 24 bytes; required with
+     * WEBHOOK_URLS. Default none.
+     */
+    WEBHOOK_SECRET: z
+      .string()
+      .refine(
+        (s) => /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(s) && Buffer.from(s.slice(6), 'base64').length >= 24,
+        'must be whsec_ followed by base64 of at least 24 bytes',
+      )
+      .optional(),
+    /** Events waiting per webhook receiver; beyond it the oldest is dropped (counted). Default 1000. */
+    WEBHOOK_QUEUE_SIZE: int(1, 1_000_000).default(1000),
+    /** Delivery attempts of one event (exponential backoff from 500 ms to 30 s) before it is given up. Default 10. */
+    WEBHOOK_MAX_ATTEMPTS: int(1, 100).default(10),
+    /** A webhook delivery not answered within this long fails and is retried, ms. Default 5000. */
+    WEBHOOK_TIMEOUT_MS: int(100, 60_000).default(5000),
     /** Bearer token required by GET /metrics. Default none (open, or see METRICS_PORT). */
     METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
     /** Serve /metrics on this port (on METRICS_HOST) instead of the public one. Default none. */
@@ -204,6 +223,8 @@ export const envSchema = z
     DELIVERY_LOG_LENGTH: int(16, 100_000).default(256),
   })
   .superRefine((env, ctx) => {
+    if (env.WEBHOOK_URLS.length > 0 && env.WEBHOOK_SECRET === undefined)
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'is required with WEBHOOK_URLS' });
     if ((env.TURN_USERNAME === undefined) !== (env.TURN_PASSWORD === undefined)) {
       ctx.addIssue({
         code: 'custom',

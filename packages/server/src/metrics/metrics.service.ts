@@ -43,6 +43,7 @@ export class MetricsService implements AdapterTraffic {
   private readonly forced: Counter<'reason'>;
   private readonly limited: Counter<'limit'>;
   private readonly authFailures: Counter<'reason'>;
+  private readonly webhooks: Counter<'outcome'>;
   private readonly sizes = new Map<string, () => number>();
   private readonly info: Gauge<'instance_id' | 'state_store' | 'adapter'>;
   /** Adapter messages since the last scrape (one per relayed signal on Redis: kept as plain numbers, like the tallies). */
@@ -112,6 +113,12 @@ export class MetricsService implements AdapterTraffic {
       labelNames: ['reason'],
       registers: [this.registry],
     });
+    this.webhooks = new Counter({
+      name: 'switchboard_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by outcome: delivered (2xx), retried (failed, will retry), failed (given up after WEBHOOK_MAX_ATTEMPTS), dropped (queue overflow, oldest first)',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
     const sizes = this.sizes;
     new Gauge({
       name: 'switchboard_internal_entries',
@@ -173,6 +180,10 @@ export class MetricsService implements AdapterTraffic {
   }
 
   /** Counts a failed authentication (`missing`, `invalid`, `expired`, `not_yet_valid`, `forbidden`, `blocked`, `key_unavailable`). */
+  webhookOutcome(outcome: 'delivered' | 'retried' | 'dropped' | 'failed'): void {
+    this.webhooks.inc({ outcome });
+  }
+
   authFailed(reason: string): void {
     this.authFailures.inc({ reason });
   }

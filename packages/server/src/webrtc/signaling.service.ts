@@ -16,6 +16,7 @@ import { grantsRoom, type AuthenticatedUser } from '../auth/token-verifier';
 import { after, type Awaitable } from '../common/awaitable';
 import type { Clock } from '../common/clock';
 import type { Presence } from './presence';
+import { NO_EVENTS, type EventSink } from '../webhooks/webhook-dispatcher';
 import type { DeliveryLog, Replay } from '../cluster/delivery-log';
 import type { IceCandidateBufferService, HeldSignal } from './services/ice-candidate-buffer.service';
 import type { IceServerManagerService } from './services/ice-server-manager.service';
@@ -120,6 +121,8 @@ export class SignalingService {
      * recovery keeps that promise there).
      */
     private readonly log?: DeliveryLog,
+    /** Where room, peer and call events go (webhooks); nowhere by default. */
+    private readonly events: EventSink = NO_EVENTS,
   ) {}
 
   attach(transport: SignalTransport): void {
@@ -132,12 +135,27 @@ export class SignalingService {
       stateLost: async () => transport.reconnectLocalClients(),
     });
     this.tracker.setNotifier({
-      requestRestart: (roomId, target, remote, attempt, maxAttempts) =>
-        transport.toPeer(target, 'iceRestartRequired', { roomId, peerId: remote, attempt, maxAttempts }),
+      requestRestart: (roomId, target, remote, attempt, maxAttempts) => {
+        transport.toPeer(target, 'iceRestartRequired', { roomId, peerId: remote, attempt, maxAttempts });
+        this.events.emit('ice.restart_requested', {
+          roomId,
+          peerId: target,
+          remotePeerId: remote,
+          attempt,
+          maxAttempts,
+        });
+      },
       connectionFailed: (roomId, a, b) => {
         transport.toPeer(a, 'connectionFailed', { roomId, peerId: b, reason: 'ice-restart-exhausted' });
         transport.toPeer(b, 'connectionFailed', { roomId, peerId: a, reason: 'ice-restart-exhausted' });
+        this.events.emit('call.failed', { roomId, peerIds: [a, b].sort(), reason: 'ice-restart-exhausted' });
       },
+      callConnected: (roomId, a, b, setupMs) =>
+        this.events.emit('call.connected', {
+          roomId,
+          peerIds: [a, b].sort(),
+          ...(setupMs === undefined ? {} : { setupMs }),
+        }),
     });
   }
 
@@ -275,6 +293,7 @@ export class SignalingService {
     const resumeToken = await this.sessions.issueToken(peerId);
     // Through the channel, like `session`, so the socket has a fresh recovery offset.
     this.io.toPeer(peerId, 'resumed', { peerId, rooms, resumeToken });
+    this.events.emit('peer.resumed', { peerId, roomIds: rooms.map((r) => r.roomId) });
     if (this.log && replayFrom !== undefined) {
       // Read after the socket joined its peer channel: whatever is logged later is also published
       // later, so it reaches this socket live. What is both replayed and live the client drops by
@@ -358,6 +377,14 @@ export class SignalingService {
     const peers = (await this.rooms.peers(req.roomId)).filter((p) => p.peerId !== peerId);
     if (result === 'added') {
       this.io.toRoom(req.roomId, peerId, 'peerJoined', { roomId: req.roomId, ...info });
+      if (await this.rooms.markStarted(req.roomId, info.joinedAt))
+        this.events.emit('room.started', { roomId: req.roomId });
+      this.events.emit('peer.joined', {
+        roomId: req.roomId,
+        peerId,
+        ...(info.userId ? { userId: info.userId } : {}),
+        displayName: info.displayName,
+      });
     }
     // TURN REST usernames name the user when there is one, so coturn's logs and quotas are per user.
     const ice = this.iceServers.getIceServers(user?.sub ?? peerId);
@@ -409,6 +436,9 @@ export class SignalingService {
     await this.tracker.forgetPeer(roomId, peerId, others);
     this.io.leaveChannel(peerId, roomId);
     this.io.toRoom(roomId, peerId, 'peerLeft', { roomId, peerId, reason });
+    this.events.emit('peer.left', { roomId, peerId, reason });
+    if (others.length === 0 && (await this.rooms.markFinishedIfEmpty(roomId)))
+      this.events.emit('room.finished', { roomId });
   }
 
   /** Removes every trace of a peer: rooms, pair contexts, held signals, session and token. */
@@ -558,6 +588,10 @@ export class SignalingService {
   ): Awaitable<Result<SignalResponse>> {
     if (req.sequence !== undefined) payload.sequence = req.sequence;
     if (req.messageId !== undefined) payload.messageId = req.messageId;
+    // Call setup time is measured from the first offer (only when someone listens: not on the
+    // relay's hot path otherwise).
+    if (kind === 'offer' && this.events !== NO_EVENTS)
+      void this.tracker.noteOffer(req.roomId, from, to).catch(() => undefined);
     if (this.log) return this.deliverLogged(to, kind, payload, online, this.log);
     if (online) {
       this.io.toPeer(to, kind, payload as never);

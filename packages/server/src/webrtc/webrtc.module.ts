@@ -23,6 +23,7 @@ import { WebrtcController } from './webrtc.controller';
 import { WebrtcGateway } from './webrtc.gateway';
 import { AdminController } from '../admin/admin.controller';
 import { AdminGuard } from '../admin/admin.guard';
+import { EVENT_SINK, NO_EVENTS, WebhookDispatcher, type EventSink } from '../webhooks/webhook-dispatcher';
 
 // The services are plain classes built by factories from validated config, so tests can
 // construct them directly with a fake clock and store, exactly as wired here.
@@ -59,6 +60,25 @@ import { AdminGuard } from '../admin/admin.guard';
     },
     BearerAuthGuard,
     AdminGuard,
+    {
+      provide: EVENT_SINK,
+      inject: [APP_CONFIG, MetricsService],
+      useFactory: (c: AppConfig, metrics: MetricsService): EventSink => {
+        if (c.WEBHOOK_URLS.length === 0 || !c.WEBHOOK_SECRET) return NO_EVENTS;
+        const dispatcher = new WebhookDispatcher({
+          urls: c.WEBHOOK_URLS,
+          secret: c.WEBHOOK_SECRET,
+          maxQueue: c.WEBHOOK_QUEUE_SIZE,
+          maxAttempts: c.WEBHOOK_MAX_ATTEMPTS,
+          timeoutMs: c.WEBHOOK_TIMEOUT_MS,
+          onOutcome: (outcome) => metrics.webhookOutcome(outcome),
+        });
+        c.WEBHOOK_URLS.forEach((url, i) =>
+          metrics.observeSize(`webhook_queue_${i}`, () => dispatcher.queued(url)),
+        );
+        return dispatcher;
+      },
+    },
     {
       provide: IceServerManagerService,
       inject: [APP_CONFIG, CLOCK],
@@ -137,6 +157,7 @@ import { AdminGuard } from '../admin/admin.guard';
         IceServerManagerService,
         PRESENCE,
         DELIVERY_LOG,
+        EVENT_SINK,
       ],
       useFactory: (
         clock: Clock,
@@ -149,6 +170,7 @@ import { AdminGuard } from '../admin/admin.guard';
         ice: IceServerManagerService,
         presence: Presence,
         log: DeliveryLog | null,
+        events: EventSink,
       ) =>
         new SignalingService(
           clock,
@@ -161,6 +183,7 @@ import { AdminGuard } from '../admin/admin.guard';
           ice,
           presence,
           log ?? undefined,
+          events,
         ),
     },
     WebrtcGateway,

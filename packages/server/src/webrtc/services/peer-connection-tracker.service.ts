@@ -22,6 +22,11 @@ export interface TrackerNotifier {
   requestRestart(roomId: string, target: string, remote: string, attempt: number, maxAttempts: number): void;
   /** Tell both sides the link is given up. */
   connectionFailed(roomId: string, a: string, b: string): void;
+  /**
+   * The pair's first `connected` report; `setupMs` is the time since the first offer between them
+   * was relayed, when one was noted ({@link PeerConnectionTrackerService.noteOffer}). Optional.
+   */
+  callConnected?(roomId: string, a: string, b: string, setupMs: number | undefined): void;
 }
 
 interface PairRecord {
@@ -33,6 +38,10 @@ interface PairRecord {
   gaveUp: boolean;
   /** Each side's last reported `connectionState`, by peer id (for the admin API). */
   states?: Record<string, PeerConnectionState>;
+  /** When the first offer between them was relayed (Unix ms), when noted. */
+  firstOfferAt?: number;
+  /** When the pair was first reported `connected` (Unix ms). */
+  connectedAt?: number;
 }
 
 type Health = 'up' | 'down' | 'degraded' | 'unknown';
@@ -78,14 +87,24 @@ export class PeerConnectionTrackerService {
   ): Promise<void> {
     const key = pairKey(roomId, from, remote);
     const health = healthOf(connectionState, iceConnectionState);
-    await this.update(key, (rec) => {
+    const now = this.clock.now();
+    let firstConnect = false;
+    const written = await this.update(key, (rec) => {
       const states = { ...rec.states, [from]: connectionState };
+      firstConnect = health === 'up' && rec.connectedAt === undefined;
       return health === 'up'
-        ? { ...rec, latest: health, attempts: 0, gaveUp: false, states }
+        ? { ...rec, latest: health, attempts: 0, gaveUp: false, states, connectedAt: rec.connectedAt ?? now }
         : { ...rec, latest: health, states };
     });
     if (health === 'up') {
       this.cancel(key);
+      if (firstConnect && written)
+        this.notifier.callConnected?.(
+          roomId,
+          from,
+          remote,
+          written.firstOfferAt === undefined ? undefined : now - written.firstOfferAt,
+        );
       return;
     }
     if (health === 'down') {
@@ -94,6 +113,14 @@ export class PeerConnectionTrackerService {
     } else if (health === 'degraded' && !this.timers.has(key)) {
       this.schedule(key, this.options.disconnectedTimeoutMs, () => this.recheck(roomId, from, remote));
     }
+  }
+
+  /** Notes the first offer relayed between `a` and `b` (call setup time is measured from it). */
+  async noteOffer(roomId: string, a: string, b: string): Promise<void> {
+    const now = this.clock.now();
+    await this.update(pairKey(roomId, a, b), (rec) =>
+      rec.firstOfferAt === undefined ? { ...rec, firstOfferAt: now } : undefined,
+    );
   }
 
   /** `from`'s last reported `connectionState` of its link to `remote` in `roomId`, if any. */

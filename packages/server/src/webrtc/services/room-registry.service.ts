@@ -22,22 +22,34 @@ export class RoomRegistryService {
       peer,
       this.options.maxPeersPerRoom,
     );
-    if (result !== 'full') {
+    if (result !== 'full')
       await this.store.hashSetIfCapacity(roomsOfKey(peer.peerId), roomId, 1, Number.MAX_SAFE_INTEGER);
-      // The index of rooms (for the admin API): the first join's time stays as the room's creation.
-      await this.store.hashSetIfCapacity(ROOM_INDEX, roomId, peer.joinedAt, Number.MAX_SAFE_INTEGER);
-    }
     return result;
+  }
+
+  /**
+   * Lists the room in the index of rooms (the admin API's) unless it is there; true when this call
+   * listed it, i.e. the room has just started. One atomic step: of two instances whose peers join
+   * an empty room at once, exactly one gets true. `at` (Unix ms) is kept as its creation time.
+   */
+  async markStarted(roomId: string, at: number): Promise<boolean> {
+    return (await this.store.hashSetIfCapacity(ROOM_INDEX, roomId, at, Number.MAX_SAFE_INTEGER)) === 'added';
+  }
+
+  /**
+   * Takes the room off the index if nobody is in it; true when this call did, i.e. the room has
+   * just finished (exactly one of several instances emptying it at once gets true). A join racing
+   * this on another instance can leave the room unlisted until its next start.
+   */
+  async markFinishedIfEmpty(roomId: string): Promise<boolean> {
+    if ((await this.peerIds(roomId)).length > 0) return false;
+    return this.store.hashDelete(ROOM_INDEX, roomId);
   }
 
   /** Removes the peer; returns whether it was in the room. */
   async leave(roomId: string, peerId: string): Promise<boolean> {
     await this.store.hashDelete(roomsOfKey(peerId), roomId);
-    const was = await this.store.hashDelete(roomKey(roomId), peerId);
-    // The last one out takes the room off the index. (A join racing this on another instance can
-    // leave a room unlisted until its next join; listings skip indexed rooms found empty.)
-    if (was && (await this.peerIds(roomId)).length === 0) await this.store.hashDelete(ROOM_INDEX, roomId);
-    return was;
+    return this.store.hashDelete(roomKey(roomId), peerId);
   }
 
   /** Every room with at least one peer, and when it was created (Unix ms). */
