@@ -17,6 +17,11 @@ export type SdpSignalRequest = z.input<Schemas['offer']>;
 export type IceCandidateRequest = z.input<Schemas['iceCandidate']>;
 /** `connectionState` payload: the sender's view of its link to `peerId`. */
 export type ConnectionStateReport = z.input<Schemas['connectionState']>;
+/**
+ * `callQuality` payload: how this side's link to `peerId` connected (candidate types, protocol,
+ * round-trip time, setup time) or why it failed. Types and numbers only, never addresses.
+ */
+export type CallQualityReport = z.input<Schemas['callQuality']>;
 /** The candidate object as the browser's `RTCIceCandidate.toJSON()` gives it. */
 export type IceCandidateInit = NonNullable<IceCandidateRequest['candidate']>;
 export type PeerConnectionState = (typeof PEER_CONNECTION_STATES)[number];
@@ -243,6 +248,7 @@ export interface ClientToServerEvents {
   answer: (payload: SdpSignalRequest, ack: Ack<SignalResponse>) => void;
   iceCandidate: (payload: IceCandidateRequest, ack: Ack<SignalResponse>) => void;
   connectionState: (payload: ConnectionStateReport, ack: Ack) => void;
+  callQuality: (payload: CallQualityReport, ack: Ack) => void;
   refreshToken: (payload: RefreshTokenRequest, ack: Ack<RefreshTokenResponse>) => void;
 }
 

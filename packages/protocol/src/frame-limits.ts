@@ -21,6 +21,7 @@ export function frameLimits(limits: ProtocolLimits): Readonly<Record<string, num
     answer: 2 * limits.maxSdpBytes + 2048,
     iceCandidate: 4096,
     connectionState: 512,
+    callQuality: 1024,
     refreshToken: MAX_TOKEN_LENGTH + 512,
   });
 }

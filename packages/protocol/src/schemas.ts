@@ -149,6 +149,23 @@ export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
     iceConnectionState: z.enum(ICE_CONNECTION_STATES),
   });
   const refreshToken = z.object({ token: z.string().min(1).max(MAX_TOKEN_LENGTH) });
+  // Call-quality telemetry: types and numbers only, never addresses.
+  const candidateType = z.enum(['host', 'srflx', 'prflx', 'relay']);
+  const callQuality = z.strictObject({
+    roomId: roomIdSchema,
+    peerId: peerIdSchema,
+    /** ms from this side's first offer or the first remote offer to `connected`. */
+    setupMs: z.number().int().min(0).max(600_000).optional(),
+    localCandidateType: candidateType.optional(),
+    remoteCandidateType: candidateType.optional(),
+    protocol: z.enum(['udp', 'tcp', 'tls']).optional(),
+    /** The selected pair's current round-trip time, ms. */
+    rttMs: z.number().min(0).max(60_000).optional(),
+    /** Why the link failed, when it did. */
+    failure: z
+      .enum(['ice-restart-exhausted', 'ice-gathering-failed', 'turn-refused', 'negotiation-failed'])
+      .optional(),
+  });
   return {
     joinRoom,
     leaveRoom,
@@ -157,6 +174,7 @@ export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
     iceCandidate,
     connectionState,
     refreshToken,
+    callQuality,
   };
 }
 

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdapterTraffic } from '../cluster/cluster-adapter';
 import type { Awaitable } from '../common/awaitable';
 
@@ -44,6 +44,10 @@ export class MetricsService implements AdapterTraffic {
   private readonly limited: Counter<'limit'>;
   private readonly authFailures: Counter<'reason'>;
   private readonly webhooks: Counter<'outcome'>;
+  private readonly callSetup: Histogram;
+  private readonly callPairs: Counter<'local' | 'remote' | 'protocol'>;
+  private readonly callFailures: Counter<'reason'>;
+  private readonly callRtt: Histogram;
   private readonly sizes = new Map<string, () => number>();
   private readonly info: Gauge<'instance_id' | 'state_store' | 'adapter'>;
   /** Adapter messages since the last scrape (one per relayed signal on Redis: kept as plain numbers, like the tallies). */
@@ -119,6 +123,30 @@ export class MetricsService implements AdapterTraffic {
       labelNames: ['outcome'],
       registers: [this.registry],
     });
+    this.callSetup = new Histogram({
+      name: 'switchboard_call_setup_seconds',
+      help: 'Time from the first offer to connected, as the SDK measured it (callQuality reports)',
+      buckets: [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 60],
+      registers: [this.registry],
+    });
+    this.callPairs = new Counter({
+      name: 'switchboard_call_pairs_total',
+      help: 'Connected links by selected candidate pair: local and remote candidate type (host, srflx, prflx, relay) and protocol (udp, tcp, tls)',
+      labelNames: ['local', 'remote', 'protocol'],
+      registers: [this.registry],
+    });
+    this.callFailures = new Counter({
+      name: 'switchboard_call_failures_total',
+      help: 'Links that failed, by reason reported by the SDK (ice-restart-exhausted, ice-gathering-failed, turn-refused, negotiation-failed)',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.callRtt = new Histogram({
+      name: 'switchboard_call_rtt_seconds',
+      help: "Selected candidate pair's round-trip time when the link connected",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 1],
+      registers: [this.registry],
+    });
     const sizes = this.sizes;
     new Gauge({
       name: 'switchboard_internal_entries',
@@ -180,6 +208,29 @@ export class MetricsService implements AdapterTraffic {
   }
 
   /** Counts a failed authentication (`missing`, `invalid`, `expired`, `not_yet_valid`, `forbidden`, `blocked`, `key_unavailable`). */
+  /** One callQuality report (validated): a connected link's figures, or a failure. */
+  callQuality(report: {
+    setupMs?: number;
+    localCandidateType?: string;
+    remoteCandidateType?: string;
+    protocol?: string;
+    rttMs?: number;
+    failure?: string;
+  }): void {
+    if (report.failure) {
+      this.callFailures.inc({ reason: report.failure });
+      return;
+    }
+    if (report.setupMs !== undefined) this.callSetup.observe(report.setupMs / 1000);
+    if (report.rttMs !== undefined) this.callRtt.observe(report.rttMs / 1000);
+    if (report.localCandidateType && report.remoteCandidateType)
+      this.callPairs.inc({
+        local: report.localCandidateType,
+        remote: report.remoteCandidateType,
+        protocol: report.protocol ?? 'udp',
+      });
+  }
+
   webhookOutcome(outcome: 'delivered' | 'retried' | 'dropped' | 'failed'): void {
     this.webhooks.inc({ outcome });
   }

@@ -618,6 +618,11 @@ export class SignalingService {
     return online ? OK : QUEUED;
   }
 
+  /** Why `socket`'s peer may not report on its link to `peerId` in `roomId`, or undefined when it may. */
+  async refuseReport(socket: PeerSocket, roomId: string, peerId: string): Promise<Failure | undefined> {
+    return this.refusePair(socket, roomId, peerId);
+  }
+
   /** Records the sender's view of its link to `peerId`; may lead to ICE restart requests. */
   async reportConnectionState(socket: PeerSocket, req: ConnectionStateReport): Promise<Result> {
     const from = socket.data.peerId as string;

@@ -125,6 +125,15 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
         'connectionState',
         route('state_report', s.connectionState, (socket, d) => c.reportConnectionState(socket, d)),
       ],
+      [
+        'callQuality',
+        route('state_report', s.callQuality, async (socket, d) => {
+          const refused = await c.refuseReport(socket, d.roomId, d.peerId);
+          if (refused) return refused;
+          this.metrics.callQuality(d);
+          return { ok: true };
+        }),
+      ],
       // With the joins: each verification may cost a signature check or a JWKS fetch.
       ['refreshToken', route('join', s.refreshToken, (socket, d) => this.refreshToken(socket, d.token))],
     ]);
