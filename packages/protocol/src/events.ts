@@ -15,6 +15,11 @@ export type LeaveRoomRequest = z.input<Schemas['leaveRoom']>;
 export type SdpSignalRequest = z.input<Schemas['offer']>;
 /** `iceCandidate` payload; `candidate: null` means end of candidates. */
 export type IceCandidateRequest = z.input<Schemas['iceCandidate']>;
+/**
+ * `iceCandidates` payload: several candidates to one peer in one message with one acknowledgement
+ * (at most `MAX_CANDIDATES_PER_BATCH`); a `null` among them is end of candidates.
+ */
+export type IceCandidatesRequest = z.input<Schemas['iceCandidates']>;
 /** `connectionState` payload: the sender's view of its link to `peerId`. */
 export type ConnectionStateReport = z.input<Schemas['connectionState']>;
 /**
@@ -165,6 +170,17 @@ export interface IceCandidateMessage {
   seq?: number;
 }
 
+/** A batch of candidates relayed as one message (`iceCandidates`); repeats already relayed are left out. */
+export interface IceCandidatesMessage {
+  roomId: string;
+  from: string;
+  candidates: (IceCandidateInit | null)[];
+  sequence?: number;
+  messageId?: string;
+  /** On a server with shared state: this batch's number in the receiving peer's own sequence. */
+  seq?: number;
+}
+
 export interface IceRestartRequiredEvent {
   roomId: string;
   /** The remote peer of the link to restart. */
@@ -247,6 +263,7 @@ export interface ClientToServerEvents {
   offer: (payload: SdpSignalRequest, ack: Ack<SignalResponse>) => void;
   answer: (payload: SdpSignalRequest, ack: Ack<SignalResponse>) => void;
   iceCandidate: (payload: IceCandidateRequest, ack: Ack<SignalResponse>) => void;
+  iceCandidates: (payload: IceCandidatesRequest, ack: Ack<SignalResponse>) => void;
   connectionState: (payload: ConnectionStateReport, ack: Ack) => void;
   callQuality: (payload: CallQualityReport, ack: Ack) => void;
   refreshToken: (payload: RefreshTokenRequest, ack: Ack<RefreshTokenResponse>) => void;
@@ -259,6 +276,7 @@ export interface ServerToClientEvents {
   offer: (message: SdpSignalMessage) => void;
   answer: (message: SdpSignalMessage) => void;
   iceCandidate: (message: IceCandidateMessage) => void;
+  iceCandidates: (message: IceCandidatesMessage) => void;
   iceRestartRequired: (event: IceRestartRequiredEvent) => void;
   connectionFailed: (event: ConnectionFailedEvent) => void;
   signalAck: (event: SignalAckEvent) => void;

@@ -20,6 +20,7 @@ export function frameLimits(limits: ProtocolLimits): Readonly<Record<string, num
     offer: 2 * limits.maxSdpBytes + 2048,
     answer: 2 * limits.maxSdpBytes + 2048,
     iceCandidate: 4096,
+    iceCandidates: 32 * 1024,
     connectionState: 512,
     callQuality: 1024,
     refreshToken: MAX_TOKEN_LENGTH + 512,

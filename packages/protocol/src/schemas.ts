@@ -80,6 +80,9 @@ export const iceCandidateSchema = z.object({
   usernameFragment: z.string().max(256).nullable().optional(),
 });
 
+/** Most candidates in one `iceCandidates` batch. */
+export const MAX_CANDIDATES_PER_BATCH = 32;
+
 /** Builds the schemas for the given limits (the server builds them once at start-up). */
 export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
   const sdp = z
@@ -142,6 +145,13 @@ export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
     sequence: sequenceSchema.optional(),
     messageId: messageIdSchema.optional(),
   });
+  const iceCandidates = z.object({
+    roomId: roomIdSchema,
+    to: peerIdSchema,
+    candidates: z.array(iceCandidateSchema.nullable()).min(1).max(MAX_CANDIDATES_PER_BATCH),
+    sequence: sequenceSchema.optional(),
+    messageId: messageIdSchema.optional(),
+  });
   const connectionState = z.object({
     roomId: roomIdSchema,
     peerId: peerIdSchema,
@@ -172,6 +182,7 @@ export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
     offer: sdpSignal,
     answer: sdpSignal,
     iceCandidate,
+    iceCandidates,
     connectionState,
     refreshToken,
     callQuality,

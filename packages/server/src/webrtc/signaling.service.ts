@@ -91,6 +91,7 @@ export interface SignalDto {
   to: string;
   sdp?: string;
   candidate?: IceCandidateInit | null;
+  candidates?: (IceCandidateInit | null)[];
   sequence?: number;
   messageId?: string;
 }
@@ -569,6 +570,7 @@ export class SignalingService {
           failure(ErrorCode.STALE_SEQUENCE, `sequence ${sequence} is not above ${last} for this direction`),
         );
       }
+      if (kind === 'iceCandidates') return this.admitBatch(from, to, req, online);
       if (kind !== 'iceCandidate')
         return this.deliver(from, to, kind, { roomId, from, sdp: req.sdp }, req, online);
       const candidate = req.candidate ?? null;
@@ -576,6 +578,40 @@ export class SignalingService {
         first ? this.deliver(from, to, kind, { roomId, from, candidate }, req, online) : DUPLICATE,
       );
     });
+  }
+
+  /**
+   * A batch: each candidate is de-duplicated on its own (one already relayed, singly or in an earlier
+   * batch, is left out), and what is new goes on as one `iceCandidates` message; a batch with
+   * nothing new is a duplicate.
+   */
+  private admitBatch(
+    from: string,
+    to: string,
+    req: SignalDto,
+    online: boolean,
+  ): Awaitable<Result<SignalResponse>> {
+    const all = req.candidates ?? [];
+    const fresh: (IceCandidateInit | null)[] = [];
+    const check = (i: number): Awaitable<Result<SignalResponse>> => {
+      if (i === all.length) {
+        if (fresh.length === 0) return DUPLICATE;
+        return this.deliver(
+          from,
+          to,
+          'iceCandidates',
+          { roomId: req.roomId, from, candidates: fresh },
+          req,
+          online,
+        );
+      }
+      const candidate = all[i] ?? null;
+      return after(this.candidates.isFirstSighting(from, to, candidate), (first) => {
+        if (first) fresh.push(candidate);
+        return check(i + 1);
+      });
+    };
+    return check(0);
   }
 
   private deliver(

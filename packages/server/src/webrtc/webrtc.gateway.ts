@@ -121,6 +121,8 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
       ['offer', route('signal', s.offer, (socket, d) => c.relay(socket, 'offer', d))],
       ['answer', route('signal', s.answer, (socket, d) => c.relay(socket, 'answer', d))],
       ['iceCandidate', route('signal', s.iceCandidate, (socket, d) => c.relay(socket, 'iceCandidate', d))],
+      // One message, one token: a batch is what the limit counts (its candidates are capped).
+      ['iceCandidates', route('signal', s.iceCandidates, (socket, d) => c.relay(socket, 'iceCandidates', d))],
       [
         'connectionState',
         route('state_report', s.connectionState, (socket, d) => c.reportConnectionState(socket, d)),

@@ -15,7 +15,7 @@ export interface IceCandidateBufferOptions {
 
 /** A signal held for a peer that is reconnecting, replayed in order when it returns. */
 export interface HeldSignal {
-  event: 'offer' | 'answer' | 'iceCandidate';
+  event: 'offer' | 'answer' | 'iceCandidate' | 'iceCandidates';
   payload: Record<string, unknown>;
 }
 

@@ -8,7 +8,7 @@ export interface SignalingStateMachineOptions {
   maxIdsPerDirection: number;
 }
 
-export type SignalKind = 'offer' | 'answer' | 'iceCandidate';
+export type SignalKind = 'offer' | 'answer' | 'iceCandidate' | 'iceCandidates';
 
 /** What to do with a signal. */
 export type SignalVerdict = 'accept' | 'duplicate' | 'stale';
@@ -55,7 +55,7 @@ export class SignalingStateMachineService {
     const { windowMs } = this.options;
     const seq = sequenceKey(from, to);
     // Any traffic keeps the direction's context alive.
-    if (kind === 'iceCandidate' || sequence === undefined)
+    if (kind === 'iceCandidate' || kind === 'iceCandidates' || sequence === undefined)
       return after(this.store.expire(seq, windowMs), () => 'accept');
     return after(this.store.raiseTo(seq, sequence, windowMs), (raised) => {
       if (raised) return 'accept';
