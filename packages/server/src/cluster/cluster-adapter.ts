@@ -25,6 +25,19 @@ export interface ClusterAdapterOptions {
   traffic?: AdapterTraffic;
 }
 
+/**
+ * Resolves once this instance's adapter receives what other instances publish to `room`: the
+ * sharded adapter subscribes to a room's channel when its first local socket joins, but does not
+ * wait for Redis to confirm, so an emit from another instance in the next moment could be missed.
+ * The core awaits this before it lets anyone address the room or peer (a repeated `SSUBSCRIBE` of a
+ * channel is a no-op). Resolves at once for any other adapter.
+ */
+export async function subscribed(adapter: Adapter, room: string): Promise<void> {
+  const sharded = adapter as Partial<ShardedInternals> & { subClient?: Redis };
+  if (!sharded.dynamicChannel || !sharded.subClient) return;
+  await sharded.subClient.ssubscribe(sharded.dynamicChannel(room));
+}
+
 /** What Socket.IO's `adapter` option takes: called with `new` for each namespace. */
 export type AdapterFactory = (nsp: Namespace) => Adapter;
 

@@ -53,6 +53,11 @@ export interface SignalTransport {
   /** Removes every socket of `peerId` from the room's channel. */
   leaveChannel(peerId: string, roomId: string): void;
   /**
+   * Resolves once this instance hears what other instances send to Socket.IO room `room` (which a
+   * local socket has just joined); at once on one instance.
+   */
+  subscribed(room: string): Promise<void>;
+  /**
    * Tells a socket why with `disconnectReason`, then disconnects it (a resumed peer's previous one).
    * The notice is written before the disconnect, so it reaches a client that is still there.
    */
@@ -255,6 +260,7 @@ export class SignalingService {
     const session = await this.sessions.create(socket.id, socket.data.user?.sub ?? null);
     socket.data.peerId = session.peerId;
     socket.join(peerChannel(session.peerId));
+    await this.io.subscribed(peerChannel(session.peerId));
     await this.presence.online(session.peerId, socket.id);
     this.io.toPeer(session.peerId, 'session', { peerId: session.peerId });
   }
@@ -269,6 +275,8 @@ export class SignalingService {
     await this.presence.cancelExpiry(peerId);
     socket.data.peerId = peerId;
     socket.join(peerChannel(peerId));
+    // Before the peer is online and before its log is read: what is published from now on reaches it.
+    await this.io.subscribed(peerChannel(peerId));
     await this.sessions.markOnline(peerId, socket.id);
     await this.presence.online(peerId, socket.id);
     // The old socket is still connected: a half-open one the server has not noticed yet (the usual
@@ -372,9 +380,16 @@ export class SignalingService {
       joinedAt: this.clock.now(),
       ...(req.metadata ? { metadata: req.metadata } : {}),
     };
-    const result = await this.rooms.join(req.roomId, info);
-    if (result === 'full') return failure(ErrorCode.ROOM_FULL, `room ${req.roomId} is full`);
+    // Subscribed to the room's channel before the peer is listed in the room: whoever finds it there
+    // afterwards (another instance's joiner, say) emits to a channel this instance hears.
+    const wasIn = socket.rooms.has(roomChannel(req.roomId));
     socket.join(roomChannel(req.roomId));
+    await this.io.subscribed(roomChannel(req.roomId));
+    const result = await this.rooms.join(req.roomId, info);
+    if (result === 'full') {
+      if (!wasIn) socket.leave(roomChannel(req.roomId));
+      return failure(ErrorCode.ROOM_FULL, `room ${req.roomId} is full`);
+    }
     const peers = (await this.rooms.peers(req.roomId)).filter((p) => p.peerId !== peerId);
     if (result === 'added') {
       this.io.toRoom(req.roomId, peerId, 'peerJoined', { roomId: req.roomId, ...info });

@@ -27,6 +27,7 @@ import { CLOCK, type Clock } from '../common/clock';
 import { ConnectionAdmission } from '../common/connection-admission';
 import { SignalingService, peerChannel, roomChannel, type SignalTransport } from './signaling.service';
 import { Authenticator } from '../auth/authenticator';
+import { subscribed } from '../cluster/cluster-adapter';
 import { ExpirySchedule } from '../auth/expiry-schedule';
 import type { AuthenticatedUser } from '../auth/token-verifier';
 import { STORE_HEALTH, type StoreHealth } from '../common/store-health';
@@ -183,6 +184,7 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
         emit(nsp.to(roomChannel(roomId)).except(peerChannel(exceptPeerId)), event, payload);
       },
       leaveChannel: (peerId, roomId) => nsp.in(peerChannel(peerId)).socketsLeave(roomChannel(roomId)),
+      subscribed: (room) => subscribed(nsp.adapter, room),
       reconnectLocalClients: () => {
         for (const socket of nsp.sockets.values()) socket.conn.close();
       },
