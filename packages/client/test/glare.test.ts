@@ -158,7 +158,10 @@ test(
         Number(lateDiag.recreations) + Number(earlyDiag.recreations) >= 1,
         'no side recreated the stuck connection',
       );
-      assert.ok(await late.page.evaluate((id) => window.switchboard!.send(id, 'unstuck'), earlyId));
+      // `connected` can come a moment before the data channel opens (seen on a loaded machine).
+      await waitFor('the data channel to open', () =>
+        late.page.evaluate((id) => window.switchboard!.send(id, 'unstuck'), earlyId),
+      );
     } finally {
       await closeAll(a, b, browser);
       await server.stop();
