@@ -32,6 +32,12 @@ export const ErrorReason = {
    * server closed this one and the client closed itself without reconnecting. `code` is `SESSION_REPLACED`.
    */
   SessionReplaced: 'session-replaced',
+  /**
+   * The app's backend ended this client's part: an operator removed the peer (`code` `REMOVED`; it
+   * cannot resume), or closed the room (`code` `ROOM_CLOSED`). The client closed itself without
+   * reconnecting.
+   */
+  Removed: 'removed',
   /** The operation needs an open client, but `close()` was called. */
   Closed: 'closed',
 } as const;
@@ -167,6 +173,16 @@ export class SwitchboardError extends Error {
       ErrorReason.SessionReplaced,
       `this session was taken over by another connection (another tab or device); not reconnecting: ${detail}`,
       { code: 'SESSION_REPLACED' },
+    );
+  }
+
+  static removed(code: 'REMOVED' | 'ROOM_CLOSED', detail: string): SwitchboardError {
+    return new SwitchboardError(
+      ErrorReason.Removed,
+      code === 'REMOVED'
+        ? `an operator removed this peer; not reconnecting: ${detail}`
+        : `an operator closed the room; not reconnecting: ${detail}`,
+      { code },
     );
   }
 

@@ -176,6 +176,8 @@ export interface SwitchboardEvents {
    * `session-replaced`, and `unauthorized` with code `TOKEN_EXPIRED`, close it.
    */
   error: SwitchboardError;
+  /** A message from the app's backend (the server's admin API): to the room, or to this peer (`to`). */
+  serverMessage: { payload: unknown; to?: string };
   /** The client closed: `close()` completed, or the server ended the session for good (after an `error`). */
   closed: { reason: string };
 }
@@ -360,6 +362,14 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     );
     const socket = channel.socket;
     socket.on('disconnectReason', (event) => this.onDisconnectReason(event));
+    socket.on('roomClosed', (event) => {
+      if (event.roomId === this.options.room && this.currentState !== ConnectionState.Closed)
+        void this.closeFor(SwitchboardError.removed('ROOM_CLOSED', `room ${event.roomId}`));
+    });
+    socket.on('serverMessage', (event) => {
+      if (event.roomId !== this.options.room) return;
+      this.safeEmit('serverMessage', { payload: event.payload, ...(event.to ? { to: event.to } : {}) });
+    });
     socket.on('peerJoined', (event) => {
       if (event.roomId !== this.options.room || event.peerId === this.selfId) return;
       this.addPeer(event, false);
@@ -698,6 +708,10 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
       case ErrorCode.SESSION_REPLACED:
         // Another tab or device resumed this session: reconnecting would take it back from them.
         void this.closeFor(SwitchboardError.sessionReplaced(event.message));
+        return;
+      case ErrorCode.REMOVED:
+        // The peer is gone from the server for good: a reconnection would only make a stranger.
+        void this.closeFor(SwitchboardError.removed('REMOVED', event.message));
         return;
       case ErrorCode.TOKEN_EXPIRED:
         if (this.options.getToken) {
