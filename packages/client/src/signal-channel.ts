@@ -455,14 +455,26 @@ export class SignalChannel {
     this.paceTimer = undefined;
     if (!this.isReady) return;
     const now = Date.now();
+    // Peers with a signal waiting out a RATE_LIMITED or BUFFER_FULL answer: nothing later to them
+    // goes first (an offer overtaken by a later one would be refused STALE_SEQUENCE and lost).
+    let held: Set<string> | undefined;
+    // Peers with an offer or answer in flight: the next one to them waits for its answer, so that a
+    // refusal of the first (RATE_LIMITED after a server stall) cannot let the second overtake it.
+    // Candidates are not held back: the receiver keeps early ones until their description arrives.
+    let describing: Set<string> | undefined;
     for (const entry of this.outbox) {
-      if (entry.inFlight || entry.notBefore > now) continue;
+      const description = entry.event !== 'iceCandidate';
+      if (entry.notBefore > now) (held ??= new Set()).add(entry.to);
+      if (entry.inFlight && description) (describing ??= new Set()).add(entry.to);
+      if (entry.inFlight || entry.notBefore > now || held?.has(entry.to)) continue;
+      if (description && describing?.has(entry.to)) continue;
       const wait = this.pacer?.take(now) ?? 0;
       if (wait > 0) {
         this.paceTimer = setTimeout(() => this.flush(), wait);
         return;
       }
       this.transmit(entry);
+      if (description) (describing ??= new Set()).add(entry.to);
     }
   }
 
@@ -562,6 +574,8 @@ export class SignalChannel {
   private remove(entry: OutboxEntry): void {
     const index = this.outbox.indexOf(entry);
     if (index >= 0) this.outbox.splice(index, 1);
+    // The next description to the same peer may have been waiting for this one's answer.
+    if (entry.event !== 'iceCandidate' && this.outbox.length > 0) queueMicrotask(() => this.flush());
   }
 }
 
