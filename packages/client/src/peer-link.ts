@@ -21,6 +21,8 @@ export interface PeerLinkDiagnostics {
   rollbacks: number;
   /** Answers dropped because no offer of ours was waiting for them. */
   staleAnswers: number;
+  /** Offers dropped because they came from the remote's connection that this side replaced. */
+  staleOffers: number;
   /** Times the RTCPeerConnection was replaced (stuck in `new`, or the remote replaced its own). */
   recreations: number;
   iceRestarts: number;
@@ -42,6 +44,11 @@ export interface PeerLinkHooks {
   onError(error: SwitchboardError): void;
   /** Fresh ICE servers (new TURN credentials) for a restart; `null` keeps the current ones. */
   fetchIceServers(): Promise<RTCIceServer[] | null>;
+  /**
+   * True while signals reach the server. The watchdogs that judge a negotiation's progress wait
+   * while it is false: signals queued during an outage cannot be answered.
+   */
+  signalingUp(): boolean;
 }
 
 export interface PeerLinkOptions {
@@ -67,14 +74,18 @@ export const DATA_CHANNEL_LABEL = 'switchboard';
 const MAX_HELD_CANDIDATES = 500;
 /** A second restart request within this window is the same restart (server and local failure both ask). */
 const RESTART_DEDUP_MS = 1500;
+/** How long a gathering round that ended with no candidate is given for late ones, or a new round, before it is reported. */
+const GATHERING_FAILURE_GRACE_MS = 1000;
+/** ICE restarts this side starts for one stretch of `checking` with working pairs (see armCheckingWatchdog). */
+const MAX_CHECKING_RESTARTS = 2;
 /** Longest wait for one incoming signal's browser operations before the next signal is handled. */
 const SIGNAL_TASK_TIMEOUT_MS = 10_000;
 
 /**
  * One RTCPeerConnection towards one remote peer, negotiated with the W3C "perfect negotiation"
  * pattern. The link survives its RTCPeerConnection: when Chromium's glare stall leaves it in
- * `new`, it builds a new one and offers again; a remote offer from a new SDP session (the remote
- * did the same) makes it rebuild too.
+ * `new`, or the browser refuses the remote's answer, it builds a new one and offers again; a remote
+ * offer from a new SDP session (the remote did the same) makes it rebuild too.
  */
 export class PeerLink {
   pc!: RTCPeerConnection;
@@ -86,6 +97,8 @@ export class PeerLink {
   private makingOffer = false;
   private ignoreOffer = false;
   private settingRemoteAnswerPending = false;
+  /** A remote offer is being applied (from setRemoteDescription until its answer is set). */
+  private applyingOffer = false;
   /** False on the waiting side until the first remote offer: the newcomer offers, the others answer. */
   private mayOffer: boolean;
   private renegotiateWhenStable = false;
@@ -104,6 +117,12 @@ export class PeerLink {
   private draining = false;
   private watchdog: ReturnType<typeof setTimeout> | undefined;
   private negotiationWatchdog: ReturnType<typeof setTimeout> | undefined;
+  /** An explicit renegotiation or restart is waiting to be judged by the negotiation watchdog. */
+  private negotiationWatchdogArmed = false;
+  private gatheringCheck: ReturnType<typeof setTimeout> | undefined;
+  private checkingWatchdog: ReturnType<typeof setTimeout> | undefined;
+  /** ICE is `checking` (the checking watchdog is armed when it starts to be). */
+  private iceChecking = false;
   private lastReported = '';
   private closed = false;
   readonly diagnostics: PeerLinkDiagnostics;
@@ -124,6 +143,7 @@ export class PeerLink {
       ignoredOffers: 0,
       rollbacks: 0,
       staleAnswers: 0,
+      staleOffers: 0,
       recreations: 0,
       iceRestarts: 0,
       localCandidates: 0,
@@ -162,9 +182,11 @@ export class PeerLink {
   /** Applies a remote candidate, or holds it until it can be applied. */
   handleCandidate(candidate: RTCIceCandidateInit | null): Promise<void> {
     return this.enqueue(async () => {
-      // Chromium needs no end-of-candidates indication; a late one after a restart only errors.
+      // A bare `null` (Chromium's end of gathering) does not say which ICE generation it ends, and
+      // one arriving after a restart would end the new one: dropped. Firefox's empty candidate
+      // carries its ufrag: applied (a stale one is refused by the browser, harmlessly).
       if (candidate === null || this.closed) return;
-      this.diagnostics.remoteCandidates += 1;
+      if (candidate.candidate) this.diagnostics.remoteCandidates += 1;
       if (!this.canApplyCandidates()) {
         if (this.heldCandidates.length < MAX_HELD_CANDIDATES) this.heldCandidates.push(candidate);
         return;
@@ -212,6 +234,14 @@ export class PeerLink {
   private async applyOffer(sdp: string): Promise<void> {
     if (this.closed) return;
     const sessionId = sdpSessionId(sdp);
+    if (sessionId !== null && sessionId === this.staleRemoteSessionId) {
+      // An offer from the remote's connection that this side has replaced, sent before the remote
+      // saw our new one (both sides acting at once). Applied, it would pair our new connection
+      // with the remote's old one; the remote rebuilds its side when our offer arrives.
+      this.diagnostics.staleOffers += 1;
+      this.options.logger.debug(`dropping an offer from ${this.remoteId}'s replaced connection`);
+      return;
+    }
     if (this.remoteSessionId !== null && sessionId !== null && sessionId !== this.remoteSessionId) {
       // The remote replaced its RTCPeerConnection: a new DTLS session cannot renegotiate into ours.
       this.options.logger.info(`${this.remoteId} started a new session; recreating the connection`);
@@ -233,6 +263,7 @@ export class PeerLink {
       this.options.logger.debug(`offer collision with ${this.remoteId}: rolling back ours (polite)`);
     }
     try {
+      this.applyingOffer = true;
       await pc.setRemoteDescription({ type: 'offer', sdp }); // rolls back our own offer if needed
       if (pc !== this.pc) return;
       this.remoteSessionId = sessionId;
@@ -240,7 +271,7 @@ export class PeerLink {
       // A colliding offer we rolled back was ours; a restart we had in mind is carried by theirs.
       this.iceRestartPending = false;
       await pc.setLocalDescription();
-      if (pc !== this.pc || !pc.localDescription) return;
+      if (pc !== this.pc || pc.localDescription?.type !== 'answer') return;
       this.diagnostics.answersSent += 1;
       this.hooks.sendAnswer(pc.localDescription.sdp);
     } catch (error) {
@@ -249,8 +280,16 @@ export class PeerLink {
         SwitchboardError.negotiationFailed(this.remoteId, 'applying the remote offer', error),
       );
       return;
+    } finally {
+      if (pc === this.pc) this.applyingOffer = false;
     }
     await this.flushHeldCandidates();
+    // An offer held back while this one was applied (see makeOffer): the change to `stable` that
+    // would otherwise send it came while the answer was being made.
+    if (pc === this.pc && this.renegotiateWhenStable && pc.signalingState === 'stable') {
+      this.renegotiateWhenStable = false;
+      void this.makeOffer(false);
+    }
   }
 
   private async applyAnswer(sdp: string): Promise<void> {
@@ -270,6 +309,18 @@ export class PeerLink {
       await pc.setRemoteDescription({ type: 'answer', sdp });
     } catch (error) {
       if (pc !== this.pc || this.closed) return;
+      // A refused answer leaves this connection in `have-local-offer` with no way forward: the
+      // same offer would be answered the same way. Seen between browsers: Firefox, holding the
+      // DTLS server role (it made the first offer), answers an ICE restart from Chromium with
+      // `a=setup:active`, and Chromium refuses to switch roles ("Failed to set SSL role for the
+      // transport"). A new connection offered by this side gets a fresh DTLS association.
+      if (this.options.stuckTimeoutMs > 0 && this.diagnostics.recreations < this.options.maxRecreations) {
+        this.options.logger.info(
+          `${this.remoteId}'s answer was refused (${errorText(error)}); recreating the connection`,
+        );
+        this.recreate(true);
+        return;
+      }
       this.hooks.onError(
         SwitchboardError.negotiationFailed(this.remoteId, 'applying the remote answer', error),
       );
@@ -323,6 +374,14 @@ export class PeerLink {
     if (this.makingOffer || pc.signalingState !== 'stable') {
       // The browser fires negotiationneeded again once stable if still needed; explicit requests are remembered.
       if (explicit) this.renegotiateWhenStable = true;
+      return;
+    }
+    if (this.applyingOffer) {
+      // A remote offer is being applied and its answer is not made yet (the state still reads
+      // `stable` until setRemoteDescription completes). An implicit setLocalDescription queued now
+      // would run in `have-remote-offer` and make that answer, and the answer's own call would
+      // then make an offer, sent as the answer. Offer once the answer is out.
+      this.renegotiateWhenStable = true;
       return;
     }
     try {
@@ -419,12 +478,24 @@ export class PeerLink {
     return this.pc.getStats();
   }
 
+  /**
+   * Signaling is back after an outage: the watchdogs that waited for it give the negotiation their
+   * full wait again, from now, for its queued signals to be delivered and answered.
+   */
+  signalingRestored(): void {
+    if (this.closed) return;
+    if (this.negotiationWatchdogArmed) this.armNegotiationWatchdog();
+    if (this.pc.connectionState === 'new') this.armWatchdog();
+  }
+
   /** Closes the link for good; safe to call twice. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.watchdog);
     clearTimeout(this.negotiationWatchdog);
+    clearTimeout(this.gatheringCheck);
+    clearTimeout(this.checkingWatchdog);
     this.teardown(this.pc);
   }
 
@@ -469,13 +540,21 @@ export class PeerLink {
     };
     // Candidates of the current gathering round: none at its end means nothing can connect.
     let gatheredThisRound = 0;
+    let endSentThisRound = false;
     pc.onicecandidate = (event) => {
       if (pc !== this.pc) return;
-      if (event.candidate) {
+      const candidate = event.candidate;
+      if (candidate && candidate.candidate !== '') {
         gatheredThisRound += 1;
         this.diagnostics.localCandidates += 1;
-        this.hooks.sendCandidate(event.candidate.toJSON());
-      } else {
+        this.hooks.sendCandidate(candidate.toJSON());
+      } else if (candidate) {
+        // Firefox ends each gathering round with an empty candidate (it names the ICE generation
+        // by its ufrag) before the `null` event; Chromium only fires `null`. The empty one is an
+        // end-of-candidates, not a candidate: counting it would hide a round that gathered nothing.
+        endSentThisRound = true;
+        this.hooks.sendCandidate(candidate.toJSON());
+      } else if (!endSentThisRound) {
         this.hooks.sendCandidate(null);
       }
     };
@@ -492,16 +571,25 @@ export class PeerLink {
       if (pc !== this.pc) return;
       if (pc.iceGatheringState === 'gathering') {
         gatheredThisRound = 0;
+        endSentThisRound = false;
       } else if (
         pc.iceGatheringState === 'complete' &&
         gatheredThisRound === 0 &&
         !this.gatheringFailureReported
       ) {
-        this.gatheringFailureReported = true;
-        const policy = this.rtcConfiguration.iceTransportPolicy ?? 'all';
-        this.hooks.onError(
-          SwitchboardError.iceGatheringFailed(this.remoteId, policy, [...this.candidateErrors]),
-        );
+        // Judged after a grace: a round abandoned for another reports `complete` with nothing,
+        // just before the next round starts gathering. Seen in Firefox rolling back its own ICE
+        // restart offer for the remote's (polite side of a glare).
+        clearTimeout(this.gatheringCheck);
+        this.gatheringCheck = setTimeout(() => {
+          if (pc !== this.pc || this.closed || this.gatheringFailureReported) return;
+          if (gatheredThisRound > 0 || pc.iceGatheringState !== 'complete') return;
+          this.gatheringFailureReported = true;
+          const policy = this.rtcConfiguration.iceTransportPolicy ?? 'all';
+          this.hooks.onError(
+            SwitchboardError.iceGatheringFailed(this.remoteId, policy, [...this.candidateErrors]),
+          );
+        }, GATHERING_FAILURE_GRACE_MS);
       } else if (pc.iceGatheringState === 'complete') {
         this.gatheringFailureReported = false;
         this.candidateErrors = [];
@@ -533,7 +621,51 @@ export class PeerLink {
     this.options.logger.debug(`${this.remoteId}: ${key}`);
     if (connectionState === 'connected') this.candidateErrors = [];
     if (connectionState === 'failed' && this.options.iceRestartSide) void this.restartIce('local');
+    const checking = iceConnectionState === 'checking';
+    if (checking && !this.iceChecking) this.armCheckingWatchdog(0);
+    if (!checking) clearTimeout(this.checkingWatchdog);
+    this.iceChecking = checking;
     this.hooks.onStateChange(connectionState, iceConnectionState);
+  }
+
+  /**
+   * ICE still `checking` after `stuckTimeoutMs` although some candidate pair has succeeded: the
+   * checks work but ICE never completes. Seen in Firefox as the answerer of an ICE restart from
+   * Chromium (more often when both had just offered at once): Chromium `connected` over a pair it
+   * nominated, Firefox's pairs `succeeded` but none selected, for good; further restarts from
+   * Chromium did not help, one from Firefox did. The remote may think all is well, so this side
+   * restarts ICE itself, whichever side of the pair it is (a collision is resolved as any other).
+   * Not while checks fail (an outage): that is the iceRestartSide's and the server's business.
+   */
+  private armCheckingWatchdog(restartsSoFar: number): void {
+    clearTimeout(this.checkingWatchdog);
+    const base = this.options.stuckTimeoutMs;
+    if (base <= 0 || restartsSoFar >= MAX_CHECKING_RESTARTS) return;
+    const pc = this.pc;
+    this.checkingWatchdog = setTimeout(() => void this.checkChecking(pc, restartsSoFar), base);
+  }
+
+  private async checkChecking(pc: RTCPeerConnection, restartsSoFar: number): Promise<void> {
+    if (this.closed || pc !== this.pc || pc.iceConnectionState !== 'checking') return;
+    let succeeded = false;
+    try {
+      (await pc.getStats()).forEach((s: { type: string; state?: string }) => {
+        if (s.type === 'candidate-pair' && s.state === 'succeeded') succeeded = true;
+      });
+    } catch {
+      return;
+    }
+    if (this.closed || pc !== this.pc || pc.iceConnectionState !== 'checking') return;
+    if (!succeeded) {
+      this.armCheckingWatchdog(restartsSoFar);
+      return;
+    }
+    this.options.logger.info(
+      `ICE with ${this.remoteId} still checking after ${this.options.stuckTimeoutMs} ms with working candidate pairs; restarting ICE`,
+    );
+    this.lastIceRestartAt = 0; // not a repeat of an earlier restart: do not let the spacing skip it
+    void this.restartIce('local');
+    this.armCheckingWatchdog(restartsSoFar + 1);
   }
 
   private armWatchdog(): void {
@@ -547,6 +679,10 @@ export class PeerLink {
   private checkStuck(): void {
     const pc = this.pc;
     if (this.closed || pc.connectionState !== 'new') return;
+    if (!this.hooks.signalingUp()) {
+      this.armWatchdog(); // judged once signaling is back (see signalingRestored)
+      return;
+    }
     if (pc.iceGatheringState === 'complete' && this.gatheringFailureReported) return; // a configuration problem, reported already
     if (this.diagnostics.recreations >= this.options.maxRecreations) {
       this.hooks.onError(SwitchboardError.connectionStuck(this.remoteId, this.diagnostics.recreations));
@@ -568,6 +704,7 @@ export class PeerLink {
     clearTimeout(this.negotiationWatchdog);
     const base = this.options.stuckTimeoutMs;
     if (base <= 0) return;
+    this.negotiationWatchdogArmed = true;
     this.negotiationWatchdog = setTimeout(
       () => this.checkNegotiation(),
       this.options.polite ? base * 2 : base,
@@ -577,6 +714,13 @@ export class PeerLink {
   private checkNegotiation(): void {
     const pc = this.pc;
     if (this.closed) return;
+    if (!this.hooks.signalingUp()) {
+      // An offer queued while signaling is down cannot settle. Rebuilding would only drop the media
+      // and data that still flow (seen when a resume took longer than the watchdog's wait).
+      this.armNegotiationWatchdog();
+      return;
+    }
+    this.negotiationWatchdogArmed = false;
     const pending = {
       signalingState: pc.signalingState,
       makingOffer: this.makingOffer,
@@ -605,11 +749,14 @@ export class PeerLink {
   /** Replaces the RTCPeerConnection; with `offer`, this side sends the fresh offer. */
   private recreate(offer: boolean): void {
     const old = this.pc;
-    this.staleRemoteSessionId = this.remoteSessionId;
+    this.staleRemoteSessionId = this.remoteSessionId ?? this.staleRemoteSessionId;
     this.remoteSessionId = null;
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.settingRemoteAnswerPending = false;
+    this.applyingOffer = false;
+    this.iceChecking = false;
+    clearTimeout(this.checkingWatchdog);
     this.renegotiateWhenStable = false;
     this.iceRestartPending = false;
     this.heldCandidates = [];
@@ -628,6 +775,7 @@ export class PeerLink {
 
   private teardown(pc: RTCPeerConnection): void {
     clearTimeout(this.negotiationWatchdog);
+    this.negotiationWatchdogArmed = false;
     pc.onnegotiationneeded = null;
     pc.onicecandidate = null;
     pc.onicecandidateerror = null;
@@ -654,4 +802,8 @@ function withTimeout(promise: Promise<void>, ms: number, onTimeout: () => void):
     }, ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -49,7 +49,12 @@ export interface SwitchboardClientOptions {
   connectTimeoutMs?: number;
   /** How long to wait for `resumed`/`resumeFailed` after reconnecting with a resume token, ms. Default 5000. */
   resumeTimeoutMs?: number;
-  /** A peer connection still in `new` after this long is recreated (Chromium glare stall); 0 disables. Default 5000. */
+  /**
+   * A peer connection still in `new` after this long is recreated (Chromium glare stall), and so is
+   * one whose remote answer the browser refuses (Firefox's DTLS role on ICE restart, see the README),
+   * at once; ICE still `checking` this long with a succeeded candidate pair is restarted (a Firefox
+   * stall). 0 disables all three (a refused answer is then a `negotiation-failed` error). Default 5000.
+   */
   stuckConnectionTimeoutMs?: number;
   /** Recreations of one peer connection before giving up with a `connection-stuck` error. Default 3. */
   maxRecreations?: number;
@@ -426,7 +431,10 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
     if (event && !this.reconcile(event)) return;
     this.setState(ConnectionState.Connected);
     this.safeEmit('reconnected', { peerId: this.selfId, resumed: true, previousPeerId: this.selfId, via });
-    for (const peerId of this.peers.keys()) this.reportState(peerId);
+    for (const [peerId, entry] of this.peers) {
+      this.reportState(peerId);
+      entry.link.signalingRestored();
+    }
   }
 
   /** Aligns the links with the room as the server knows it after a resume. False when a rejoin was started. */
@@ -769,6 +777,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
         onIceRestart: (reason, attempt) => this.safeEmit('iceRestart', { peerId, reason, attempt }),
         onError: (error) => this.safeEmit('error', error),
         fetchIceServers: () => this.refreshIceServers(),
+        signalingUp: () => this.channel?.isReady === true,
       },
     );
     this.peers.set(peerId, { info, link, stream: null });

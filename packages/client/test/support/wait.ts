@@ -1,5 +1,14 @@
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Settles as `promise` does, or rejects after `ms` with the message `describe()` returns. */
+export function within<T>(promise: Promise<T>, ms: number, describe: () => string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(describe())), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Polls `probe` until it returns a truthy value, or fails after `timeoutMs` with `what` and,
  * when given, `diagnose()`'s text (page logs, server output) in the message.
