@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import type { ErrorCode, Result, WireError } from './errors';
-import type { Schemas, PEER_CONNECTION_STATES, ICE_CONNECTION_STATES } from './schemas';
+import type { ErrorCode, Result, WireError } from './errors.js';
+import type { Schemas, PEER_CONNECTION_STATES, ICE_CONNECTION_STATES } from './schemas.js';
 
 /** The Socket.IO namespace of the signaling protocol. */
 export const NAMESPACE = '/webrtc';

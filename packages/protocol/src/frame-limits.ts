@@ -1,4 +1,4 @@
-import { MAX_TOKEN_LENGTH, type ProtocolLimits } from './schemas';
+import { MAX_TOKEN_LENGTH, type ProtocolLimits } from './schemas.js';
 
 /**
  * Deepest nesting of arrays and objects a client → server event payload may have (the event's
