@@ -2,16 +2,22 @@
 /**
  * Switchboard load benchmark (issue 4). Not a test: never run it from CI.
  *
- *   npm run bench                 full run (< 10 min)
- *   npm run bench -- --quick      quick run (~1 min; also BENCH_QUICK=1)
+ *   npm run bench                 full run (~20 min; ~10 without the cluster scenario)
+ *   npm run bench -- --quick      quick run (~4 min; also BENCH_QUICK=1)
  *
- * Options: --only=capacity,relay,latency,callsetup,fairness  --targets=ours,baseline
+ * Options: --only=capacity,relay,latency,callsetup,fairness,cluster  --targets=ours,baseline
  *          --profile[=DIR]  run the servers with --cpu-prof during the relay and latency scenarios and summarise the profiles
  *          --heap-snapshot[=DIR]  write heap snapshots in the capacity scenario and print growth per peer
  *          --peers=N --workers=N --window=N --pairs=A,B --sizes=candidate,sdp --rates=R1,R2 (overrides)
  *          --fair-secs=N (each fairness phase)  --flood-window=N (flooder's unanswered signals)
  *          --limits=defaults  run ours with its default rate and per-IP limits in capacity, relay, latency and
  *                             call setup too (by default they are off there: all load comes from one IP)
+ *          --ours-main=PATH   run this entry point as ours (e.g. a build of another commit; also BENCH_OURS_MAIN)
+ *          --baseline-main=PATH  run this build of ours in the baseline's place, loaded as ours (two commits
+ *                             side by side, phase by phase; also BENCH_BASELINE_MAIN)
+ *          --redis=URL        the Redis of the cluster scenario (else BENCH_REDIS_URL, REDIS_URL, redis://127.0.0.1:6379)
+ *          --cluster-parts=relay,memory,locality  --cluster-rates=R1,R2 (5000 always)  --cluster-pairs=N (saturation)
+ *                             --mesh-peers=N (Redis memory)
  *
  * The server under test runs in its own process; load comes from forked worker processes
  * (bench/lib/worker.mjs) over WebSocket on 127.0.0.1. Ours and the baseline (bench/baseline-server.mjs)
@@ -23,11 +29,27 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { startServer, children, ROOT, OURS_MAIN, cpuWindow, cpuMicros } from './lib/server-proc.mjs';
+import {
+  startServer,
+  children,
+  ROOT,
+  OURS_MAIN,
+  cpuWindow,
+  cpuMicros,
+  scrapeMetrics,
+} from './lib/server-proc.mjs';
 import { WorkerPool } from './lib/pool.mjs';
 import { summarize, addCounts, sumCounts } from './lib/stats.mjs';
 import { summarizeProfile, formatProfile } from './lib/cpuprofile-summary.mjs';
 import { summarizeHeap, diffHeaps } from './lib/heap-summary.mjs';
+import {
+  freshPrefix,
+  openRedis,
+  redisMemory,
+  prefixMemory,
+  deletePrefix,
+  redisCpuMicros,
+} from './lib/redis-stats.mjs';
 
 // ------------------------------------------------------------------ options
 
@@ -42,7 +64,7 @@ if (flag('help')) {
   process.exit(0);
 }
 const QUICK = flag('quick') || process.env.BENCH_QUICK === '1';
-const ALL_SCENARIOS = ['capacity', 'relay', 'latency', 'callsetup', 'fairness'];
+const ALL_SCENARIOS = ['capacity', 'relay', 'latency', 'callsetup', 'fairness', 'cluster'];
 const ONLY = new Set(opt('only', ALL_SCENARIOS.join(',')).split(','));
 for (const s of ONLY) {
   if (!ALL_SCENARIOS.includes(s)) {
@@ -53,6 +75,16 @@ for (const s of ONLY) {
 const TARGETS = opt('targets', 'ours,baseline').split(',');
 const PROFILE_DIR = flag('profile') ? opt('profile', '') || '/tmp/prof' : null;
 const HEAP_DIR = flag('heap-snapshot') ? opt('heap-snapshot', '') || '/tmp/heap' : null;
+const OURS_ENTRY = path.resolve(opt('ours-main', process.env.BENCH_OURS_MAIN || OURS_MAIN));
+// A build of ours in the baseline's place (its protocol and env): two commits side by side.
+const BASELINE_ENTRY = opt('baseline-main', process.env.BENCH_BASELINE_MAIN)
+  ? path.resolve(opt('baseline-main', process.env.BENCH_BASELINE_MAIN))
+  : undefined;
+const REDIS_URL = opt(
+  'redis',
+  process.env.BENCH_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379',
+);
+const CLUSTER_PARTS = new Set(opt('cluster-parts', 'relay,memory,locality').split(','));
 const LIMITS = opt('limits', 'off');
 if (!['off', 'defaults'].includes(LIMITS)) {
   console.error(`--limits must be off or defaults`);
@@ -77,6 +109,9 @@ const CFG = QUICK
       callSetupReps: 50,
       fairPhaseMs: 4000,
       fairFloodWarmupMs: 300,
+      clusterRuns: 1,
+      clusterRelayReps: 1,
+      localityMs: 2000,
       quietWaitMs: 0,
       attempts: 1,
       deadlineMs: 150000,
@@ -99,6 +134,10 @@ const CFG = QUICK
       callSetupReps: 200,
       fairPhaseMs: 10000,
       fairFloodWarmupMs: 1000,
+      // As the latency scenario's 5k/s step: three runs per configuration, the median p99 reported.
+      clusterRuns: 3,
+      clusterRelayReps: 2,
+      localityMs: 4000,
       quietWaitMs: 5000,
       attempts: 2,
       deadlineMs: 570000,
@@ -129,6 +168,21 @@ CFG.fairFlooderIp = '127.0.0.3';
 CFG.callSetupCandidates = 10;
 // The fairness scenario's time (three servers, two phases each) comes on top of the others'.
 if (ONLY.has('fairness')) CFG.deadlineMs += 3 * (2 * CFG.fairPhaseMs + CFG.fairFloodWarmupMs + 8000);
+// Cluster scenario: pairs per configuration at 5k/s (as the latency scenario), pairs of the
+// cross-instance saturation run, peers of the Redis memory measurement (rooms of 4, full mesh).
+CFG.clusterPairs = CFG.latencyPairs;
+CFG.clusterRelayPairs = Number(opt('cluster-pairs', 20));
+CFG.clusterRate = 5000;
+// Lower steps show what the configurations on Redis sustain when 5k/s is too much.
+CFG.clusterRates = opt('cluster-rates', QUICK ? '5000' : '1000,2500,5000')
+  .split(',')
+  .map(Number);
+if (!CFG.clusterRates.includes(CFG.clusterRate)) CFG.clusterRates.push(CFG.clusterRate);
+CFG.clusterP99TargetMs = 10;
+CFG.meshPeers = Number(opt('mesh-peers', 1000));
+CFG.meshRoomSize = 4;
+CFG.localityPairs = 20;
+if (ONLY.has('cluster')) CFG.deadlineMs += QUICK ? 150000 : 600000;
 CFG.callSetupBackgroundRate = 5000;
 CFG.setupConcurrency = 50; // pairs being connected+joined at once, per worker
 CFG.p99LimitMs = 50;
@@ -154,8 +208,26 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     console.error(`\n${sig}: stopping servers and workers`);
     killChildren();
-    process.exit(130);
+    // The cluster scenario's keys in Redis go too (they would expire, but only after a day).
+    Promise.race([cleanupRedis(), sleep(3000)]).finally(() => process.exit(130));
   });
+}
+
+/** Key prefixes the cluster scenario used in Redis and has not deleted yet. */
+const redisPrefixes = new Set();
+let cleanupConn = null;
+async function cleanupRedis() {
+  if (!redisPrefixes.size) return;
+  try {
+    cleanupConn ??= await openRedis(REDIS_URL);
+    for (const prefix of [...redisPrefixes]) {
+      const n = await deletePrefix(cleanupConn.redis, prefix);
+      redisPrefixes.delete(prefix);
+      if (n) log(`redis: deleted ${n} keys under ${prefix}`);
+    }
+  } catch (err) {
+    log(`redis: could not delete the keys under ${[...redisPrefixes].join(', ')}: ${err.message}`);
+  }
 }
 const deadline = setTimeout(() => {
   console.error(`\nbench: overall deadline of ${CFG.deadlineMs / 1000}s reached; writing partial results`);
@@ -216,10 +288,13 @@ const split = (total, parts) =>
   range(parts).map((i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 
 let pool = null;
+/** Other processes whose CPU counts as the bench's own (the cluster scenario's Redis, when local). */
+const extraPids = new Set();
 /** Starts a machine CPU window over the bench's own processes; call the result to read it. */
 const machineWindow = () =>
   cpuWindow(() => [
     process.pid,
+    ...extraPids,
     ...[...liveServers].map((x) => x.pid),
     ...(pool ? pool.workers.filter((w) => !w.exited).map((w) => w.proc.pid) : []),
   ]);
@@ -287,6 +362,10 @@ const results = {
     cpu: os.cpus()[0]?.model,
     memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
     gitCommit: gitCommit(),
+    oursMain: path.relative(ROOT, OURS_ENTRY) || OURS_ENTRY,
+    oursCommit: OURS_ENTRY === OURS_MAIN ? undefined : gitCommitOf(path.dirname(OURS_ENTRY)),
+    baselineMain: BASELINE_ENTRY,
+    baselineCommit: BASELINE_ENTRY ? gitCommitOf(path.dirname(BASELINE_ENTRY)) : undefined,
     config: CFG,
     oursLimits: LIMITS, // capacity/relay/latency/callsetup; the fairness scenario sets its own
     note: `client workers and the server share this machine's ${CORES} cores`,
@@ -295,6 +374,15 @@ const results = {
   scenarios: {},
   errors: [],
 };
+
+/** Commit of the git work tree `dir` is in (e.g. a worktree of another commit), or null. */
+function gitCommitOf(dir) {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dir }).toString().trim();
+  } catch {
+    return null;
+  }
+}
 
 function gitCommit() {
   try {
@@ -330,9 +418,28 @@ const LIMITS_UNREACHED = {
 };
 const oursDefaultEnv = () => (LIMITS === 'off' ? LIMITS_UNREACHED : {});
 
-async function startTarget(target, label, nodeArgs = [], env = target === 'ours' ? oursDefaultEnv() : {}) {
+/**
+ * The protocol the workers speak to `target`: the baseline slot may run a build of ours
+ * (--baseline-main), e.g. to compare two commits phase by phase in one run.
+ */
+const protocolFor = (target) => (target === 'baseline' && !BASELINE_ENTRY ? 'baseline' : 'ours');
+
+async function startTarget(
+  target,
+  label,
+  nodeArgs = [],
+  env = protocolFor(target) === 'ours' ? oursDefaultEnv() : {},
+) {
   const logFile = path.join(logDir, `${target}-${label}.log`);
-  const server = await startServer({ target, logFile, nodeArgs, env });
+  // Redis only where a scenario asks for it: a REDIS_URL in the bench's own environment must not
+  // put the single-instance scenarios on Redis.
+  const server = await startServer({
+    target,
+    logFile,
+    nodeArgs,
+    env: { REDIS_URL: undefined, REDIS_KEY_PREFIX: undefined, ...env },
+    main: target === 'ours' ? OURS_ENTRY : BASELINE_ENTRY,
+  });
   liveServers.add(server);
   log(
     `${target}: server pid ${server.pid} at ${server.url} (${label})${server.urlFromProc ? ' [port read from /proc: no "listening on" line]' : ''}`,
@@ -393,7 +500,7 @@ async function capacity(target) {
       'setup',
       (i) => ({
         url: server.url,
-        target,
+        target: protocolFor(target),
         pairs: perWorker[i],
         concurrency: CFG.setupConcurrency,
         prefix: 'cap',
@@ -512,7 +619,7 @@ async function setupPairs(server, target, ws, pairCount, prefix) {
     'setup',
     (i) => ({
       url: server.url,
-      target,
+      target: protocolFor(target),
       pairs: perWorker[ws.indexOf(i)],
       concurrency: CFG.setupConcurrency,
       prefix,
@@ -620,6 +727,8 @@ function combineRuns(runs) {
     ackedPerSec: median(runs.map((r) => r.ackedPerSec)),
     serverCpuUsPerSignal: median(runs.map((r) => r.serverCpuUsPerSignal)),
     serverCpuPercent: median(runs.map((r) => r.serverCpuPercent)),
+    redisCpuUsPerSignal: median(runs.map((r) => r.redisCpuUsPerSignal)),
+    redisCpuPercent: median(runs.map((r) => r.redisCpuPercent)),
     errors: runs.reduce((n, r) => n + r.errors, 0),
     machine: runs.reduce((a, r) => (r.machine.foreignPct > a.foreignPct ? r.machine : a), runs[0].machine),
     heapUsedAfterGc: runs[runs.length - 1].heapUsedAfterGc,
@@ -635,10 +744,11 @@ function combineRuns(runs) {
   };
 }
 
-async function relayPhase(server, ws, target, pairCount, made, setupErrors, size) {
-  await pool.each(ws, 'relay', { size, window: CFG.relayWindow }, 30000);
+async function relayPhase(server, ws, target, pairCount, made, setupErrors, size, usePairs = undefined) {
+  await pool.each(ws, 'relay', { size, window: CFG.relayWindow, pairs: usePairs }, 30000);
   await sleep(CFG.relayWarmupMs);
   const c0 = server.cpuMicros();
+  const rc0 = server.redisCpuMicros?.();
   const mw = machineWindow();
   const t0 = performance.now();
   const r0 = await pool.each(ws, 'snapshot', {}, 30000);
@@ -646,6 +756,7 @@ async function relayPhase(server, ws, target, pairCount, made, setupErrors, size
   await sleep(CFG.relayMeasureMs);
   const machine = mw();
   const c1 = server.cpuMicros();
+  const rc1 = server.redisCpuMicros?.();
   const t1 = performance.now();
   const r1 = await pool.each(ws, 'snapshot', {}, 30000);
   const s1 = sumSnap(r1);
@@ -658,12 +769,14 @@ async function relayPhase(server, ws, target, pairCount, made, setupErrors, size
     pairsMade: made,
     size,
     window: CFG.relayWindow,
-    inFlightTotal: made * 2 * CFG.relayWindow,
+    inFlightTotal: (usePairs ?? made) * 2 * CFG.relayWindow,
     seconds: +secs.toFixed(3),
     deliveredPerSec: d.delivered / secs,
     ackedPerSec: d.acked / secs,
     serverCpuUsPerSignal: (c1 - c0) / d.delivered,
     serverCpuPercent: (100 * (c1 - c0)) / 1e6 / ((t1 - t0) / 1000),
+    redisCpuUsPerSignal: rc0 === undefined ? undefined : (rc1 - rc0) / d.delivered,
+    redisCpuPercent: rc0 === undefined ? undefined : (100 * (rc1 - rc0)) / 1e6 / ((t1 - t0) / 1000),
     window_delta: d,
     errors: errorsOf(d) + setupErrors,
     undrainedAfterStop: end.pending,
@@ -686,6 +799,7 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
   await pool.each(ws, 'rate', (i) => ({ rate: per[ws.indexOf(i)], size: 'candidate' }), 30000);
   await sleep(warmupMs);
   const c0 = server.cpuMicros();
+  const rc0 = server.redisCpuMicros?.();
   const mw = machineWindow();
   const t0 = performance.now();
   const [r0] = await Promise.all([pool.each(ws, 'record', { on: true }, 30000), server.loopDelay(true)]);
@@ -701,6 +815,7 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
   const machine = mw();
   const t1 = performance.now();
   const c1 = server.cpuMicros();
+  const rc1 = server.redisCpuMicros?.();
   await pool.each(ws, 'stop', { drainMs: 3000 }, 30000);
   const all = await pool.each(ws, 'samples', {}, 30000);
   const lat = summarize(all.flat());
@@ -712,6 +827,9 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
     deliveredPerSec: d.delivered / secs,
     latencyMs: lat,
     serverCpuPercent: (100 * (c1 - c0)) / 1e6 / ((t1 - t0) / 1000),
+    serverCpuUsPerSignal: (c1 - c0) / d.delivered,
+    redisCpuUsPerSignal: rc0 === undefined ? undefined : (rc1 - rc0) / d.delivered,
+    redisCpuPercent: rc0 === undefined ? undefined : (100 * (rc1 - rc0)) / 1e6 / ((t1 - t0) / 1000),
     window_delta: d,
     errors: errorsOf(d),
     machine,
@@ -809,7 +927,12 @@ async function callsetup() {
   return withServers('callsetup', async (servers) => {
     const live = TARGETS.filter((t) => servers[t]);
     for (const t of live) {
-      await pool.call(W[t][0], 'setup', { url: servers[t].url, target: t, pairs: 10, prefix: 'cs' }, 60000);
+      await pool.call(
+        W[t][0],
+        'setup',
+        { url: servers[t].url, target: protocolFor(t), pairs: 10, prefix: 'cs' },
+        60000,
+      );
       await setupPairs(servers[t], t, [W[t][1]], CFG.latencyPairs, 'bg');
     }
     const reps = CFG.callSetupReps;
@@ -946,7 +1069,7 @@ async function fairnessRun(server, c) {
     'fairSetup',
     {
       url: server.url,
-      target: c.target,
+      target: protocolFor(c.target),
       localAddress: CFG.fairHonestIp,
       pairs: CFG.fairCallPairs + 1,
       prefix: `fair-${c.key}`,
@@ -994,7 +1117,7 @@ async function fairPhase(server, c, withFlood) {
       'floodStart',
       {
         url: server.url,
-        target: c.target,
+        target: protocolFor(c.target),
         localAddress: CFG.fairFlooderIp,
         window: CFG.fairFloodWindow,
         prefix: `flood-${c.key}`,
@@ -1089,6 +1212,428 @@ async function fairPhase(server, c, withFlood) {
       `(${h.rttMs.count}, lost ${h.pingTimeouts}), server CPU ${phase.serverCpuPercent.toFixed(0)}%, ${machineNote(machine)}`,
   );
   return phase;
+}
+
+// ------------------------------------------------------------------ scenario 6: several instances on Redis
+//
+// Issue 11: with REDIS_URL several instances act as one. Three parts, each on servers of its own and
+// a fresh key prefix, deleted afterwards:
+// - relay: ours in memory, ours on Redis (one instance), ours on Redis with every pair split across
+//   two instances, and the bare relay, side by side and alternated run by run: open loop at 5k/s
+//   (one-way latency, CPU of the instances and of Redis per signal), then a closed-loop saturation run;
+// - memory: Redis memory for CFG.meshPeers peers in rooms of 4, idle and after a call setup between
+//   every two peers of each room;
+// - locality: three instances, all traffic between peers on A: what each instance's adapter
+//   published and received (B and C should receive nothing); then pairs split across A and B (C idle).
+
+const CLUSTER_CONFIGS = [
+  { key: 'memory', label: 'ours, 1 instance, in memory', target: 'ours', instances: 0 },
+  { key: 'redis1', label: 'ours, 1 instance on Redis', target: 'ours', instances: 1 },
+  { key: 'redis2', label: 'ours, 2 instances on Redis, a on A, b on B', target: 'ours', instances: 2 },
+  {
+    key: 'baseline',
+    label: BASELINE_ENTRY ? 'baseline slot (--baseline-main)' : 'bare Socket.IO relay',
+    target: 'baseline',
+    instances: 0,
+  },
+];
+
+/** The env of an instance of ours on Redis under `prefix`. */
+const redisEnv = (prefix) => ({ ...oursDefaultEnv(), REDIS_URL, REDIS_KEY_PREFIX: prefix });
+
+/**
+ * Starts `count` instances (1 without a prefix) and answers them as one server for the phase
+ * functions: CPU summed over the instances, Redis's CPU (when it runs on this machine), the worst
+ * event-loop delay, memory summed.
+ */
+async function startGroup(target, label, count, prefix, conn, nodeArgs = []) {
+  const servers = [];
+  const env = target === 'ours' ? (prefix ? redisEnv(prefix) : oursDefaultEnv()) : {};
+  try {
+    for (let i = 0; i < Math.max(1, count); i++)
+      servers.push(await startTarget(target, count > 1 ? `${label}-${'ABC'[i]}` : label, nodeArgs, env));
+  } catch (err) {
+    for (const x of servers) await stopTarget(x);
+    throw err;
+  }
+  return {
+    target,
+    servers,
+    urls: servers.map((x) => x.url),
+    alive: () => servers.every((x) => x.alive()),
+    cpuMicros: () => servers.reduce((n, x) => n + x.cpuMicros(), 0),
+    redisCpuMicros: conn?.local ? () => cpuMicros(conn.pid) : undefined,
+    async loopDelay(reset) {
+      const all = await Promise.all(servers.map((x) => x.loopDelay(reset)));
+      return all.reduce((a, b) => (b.p99 > a.p99 ? b : a));
+    },
+    async memAfterGc() {
+      const all = await Promise.all(servers.map((x) => x.memAfterGc()));
+      return { heapUsed: all.reduce((n, m) => n + m.heapUsed, 0), rss: all.reduce((n, m) => n + m.rss, 0) };
+    },
+    stop: async () => {
+      for (const x of servers) await stopTarget(x);
+    },
+  };
+}
+
+/** The adapter counters of one instance's /metrics. */
+async function adapterCounters(server) {
+  const m = await scrapeMetrics(server.url);
+  return {
+    published: m.switchboard_adapter_messages_published_total ?? NaN,
+    receivedOther: m['switchboard_adapter_messages_received_total{origin="other"}'] ?? NaN,
+    receivedSelf: m['switchboard_adapter_messages_received_total{origin="self"}'] ?? NaN,
+    cpuUs: server.cpuMicros(),
+  };
+}
+
+/**
+ * Waits until workers `ws` have every ack back and nothing more arrives (a server that fell behind
+ * works off its backlog, which would otherwise load the machine during the next phase), at most
+ * `maxMs`; answers how long it took.
+ */
+async function settle(ws, maxMs = 30000) {
+  const t0 = performance.now();
+  let last = -1;
+  let stableSince = 0;
+  while (performance.now() - t0 < maxMs) {
+    const s = sumSnap(await pool.each(ws, 'snapshot', {}, 30000));
+    // Acks that timed out no longer count as pending, so "nothing arrived for a second" decides.
+    if (s.delivered !== last) stableSince = performance.now();
+    else if (s.pending === 0 && performance.now() - stableSince >= 1000) break;
+    last = s.delivered;
+    await sleep(250);
+  }
+  return performance.now() - t0;
+}
+
+async function cluster() {
+  let conn;
+  try {
+    conn = await openRedis(REDIS_URL);
+  } catch (err) {
+    throw new Error(`no Redis at ${REDIS_URL.replace(/\/\/[^@/]*@/, '//…@')}: ${err.message}`);
+  }
+  const out = {
+    redisUrl: REDIS_URL.replace(/\/\/[^@/]*@/, '//…@'),
+    redisVersion: conn.version,
+    redisCpuFrom: conn.local ? `/proc/${conn.pid}` : 'not measured (Redis is not on this machine)',
+  };
+  log(`cluster: Redis ${conn.version} at ${out.redisUrl}${conn.local ? `, pid ${conn.pid}` : ''}`);
+  // Redis works for the bench here: its CPU is not "other load" (other clients of a shared Redis
+  // are then counted as the bench's; the runs' Redis CPU per signal shows them).
+  if (conn.local) extraPids.add(conn.pid);
+  try {
+    if (CLUSTER_PARTS.has('relay')) out.relay = await clusterRelay(conn);
+    if (CLUSTER_PARTS.has('memory')) out.memory = await clusterMemory(conn);
+    if (CLUSTER_PARTS.has('locality')) out.locality = await clusterLocality(conn);
+  } finally {
+    extraPids.delete(conn.pid);
+    cleanupConn ??= conn;
+    await cleanupRedis();
+    conn.redis.disconnect();
+    if (cleanupConn === conn) cleanupConn = null;
+  }
+  return out;
+}
+
+async function clusterRelay(conn) {
+  const configs = CLUSTER_CONFIGS.filter((c) => TARGETS.includes(c.target));
+  const groups = {};
+  const res = {};
+  try {
+    for (const c of configs) {
+      const prefix = c.instances ? freshPrefix() : null;
+      if (prefix) redisPrefixes.add(prefix);
+      groups[c.key] = await startGroup(
+        c.target,
+        `cluster-${c.key}`,
+        c.instances,
+        prefix,
+        conn,
+        profileArgs(),
+      );
+      res[c.key] = { label: c.label, instances: Math.max(1, c.instances), prefix, runs: [], saturation: [] };
+    }
+    // One worker per configuration; both peers of a pair in it (one clock), `b` on the second instance.
+    const W = Object.fromEntries(configs.map((c, k) => [c.key, [k]]));
+    for (const c of configs) {
+      const g = groups[c.key];
+      const [s] = await pool.each(
+        W[c.key],
+        'setup',
+        {
+          url: g.urls[0],
+          urlB: g.urls[1],
+          target: protocolFor(c.target),
+          pairs: CFG.clusterPairs,
+          concurrency: CFG.setupConcurrency,
+          prefix: `cl-${c.key}`,
+        },
+        120000,
+      );
+      res[c.key].pairsMade = s.pairs;
+      res[c.key].setupErrors = sumCounts(s.connectErrors) + sumCounts(s.joinErrors);
+      res[c.key].setupMs = s.ms;
+      log(`cluster ${c.key}: ${s.pairs} pairs set up in ${(s.ms / 1000).toFixed(1)}s`);
+    }
+    // Runs alternate the order (ABCD, DCBA, ...) so that drift of the machine's speed evens out.
+    // The target's rate runs CFG.clusterRuns times, other rates once.
+    const schedule = CFG.clusterRates.flatMap((rate) =>
+      rate === CFG.clusterRate ? Array.from({ length: CFG.clusterRuns }, () => rate) : [rate],
+    );
+    let run = 0;
+    for (const rate of schedule) {
+      const order = run++ % 2 === 0 ? configs : [...configs].reverse();
+      for (const c of order) {
+        if (!groups[c.key].alive()) continue;
+        const r = await undisturbed(`cluster ${c.key} ${rate / 1000}k/s`, () =>
+          ratePhase(groups[c.key], W[c.key], rate, {
+            warmupMs: CFG.latencyWarmupMs,
+            measureMs: CFG.latencyMeasureMs,
+          }),
+        );
+        res[c.key].runs.push(r);
+        r.settleMs = await settle(W[c.key]);
+        log(
+          `cluster ${c.key}: ${rate}/s → ${Math.round(r.deliveredPerSec)}/s delivered, p50 ${r.latencyMs.p50.toFixed(2)} ` +
+            `p99 ${r.latencyMs.p99.toFixed(2)} max ${r.latencyMs.max.toFixed(1)} ms, server CPU ${r.serverCpuUsPerSignal.toFixed(1)} µs/signal` +
+            (r.redisCpuUsPerSignal === undefined
+              ? ''
+              : `, Redis ${r.redisCpuUsPerSignal.toFixed(1)} µs/signal`) +
+            `, errors ${r.errors}, ${machineNote(r.machine)}; server loop delay p99/max ` +
+            `${r.serverLoopDelayMs.p99.toFixed(1)}/${r.serverLoopDelayMs.max.toFixed(1)} ms` +
+            gcNote(r.serverLoopDelayMs.gc) +
+            (r.settleMs > 2000 ? `; backlog worked off in ${(r.settleMs / 1000).toFixed(1)}s` : ''),
+        );
+        await sleep(300);
+      }
+    }
+    for (let rep = 0; rep < CFG.clusterRelayReps; rep++) {
+      const order = rep % 2 === 0 ? configs : [...configs].reverse();
+      for (const c of order) {
+        if (!groups[c.key].alive()) continue;
+        res[c.key].saturation.push(
+          await undisturbed(`cluster ${c.key} saturation`, () =>
+            relayPhase(
+              groups[c.key],
+              W[c.key],
+              `cluster ${c.key}`,
+              CFG.clusterRelayPairs,
+              Math.min(CFG.clusterRelayPairs, res[c.key].pairsMade),
+              0,
+              'candidate',
+              CFG.clusterRelayPairs,
+            ),
+          ),
+        );
+        await settle(W[c.key]);
+      }
+    }
+    for (const c of configs) {
+      const r = res[c.key];
+      const main = r.runs.filter((x) => x.rate === CFG.clusterRate);
+      r.at5k = medianRun(main);
+      r.at5kP99s = main.map((x) => x.latencyMs.p99);
+      r.otherRates = r.runs.filter((x) => x.rate !== CFG.clusterRate).sort((a, b) => a.rate - b.rate);
+      r.saturation = r.saturation.length ? combineRuns(r.saturation) : null;
+      r.servers = groups[c.key].servers.map(serverHealth);
+    }
+  } finally {
+    await pool.each(range(pool.size), 'close', {}, 30000).catch((e) => log(`close: ${e.message}`));
+    for (const g of Object.values(groups)) await g.stop();
+    await cleanupRedis();
+  }
+  if (PROFILE_DIR) {
+    await sleep(500);
+    for (const c of configs) {
+      res[c.key].profiles = res[c.key].servers.map((h) => {
+        const f = fs
+          .readdirSync(PROFILE_DIR)
+          .filter((x) => x.endsWith('.cpuprofile') && x.includes(`.${h.pid}.`))
+          .map((x) => path.join(PROFILE_DIR, x));
+        return f.length ? summarizeProfile(f[f.length - 1], 20) : { error: `no profile of pid ${h.pid}` };
+      });
+    }
+  }
+  return res;
+}
+
+/** Redis memory of CFG.meshPeers peers (two instances, each room's members split), idle and after call setups. */
+async function clusterMemory(conn) {
+  const prefix = freshPrefix();
+  redisPrefixes.add(prefix);
+  const g = await startGroup('ours', 'cluster-memory', 2, prefix, conn);
+  const ws = [0, 1];
+  const { redis } = conn;
+  const measure = async (label) => {
+    const [info, keys] = [await redisMemory(redis), await prefixMemory(redis, prefix)];
+    log(
+      `cluster memory ${label}: used_memory ${(info.usedMemory / 2 ** 20).toFixed(2)} MiB, ` +
+        `${keys.keys} keys under the prefix, MEMORY USAGE ${(keys.bytes / 2 ** 20).toFixed(2)} MiB`,
+    );
+    return { info, keys };
+  };
+  try {
+    await sleep(1500); // both instances have beaten and listed themselves
+    const empty = await measure('empty');
+    const rooms = split(Math.ceil(CFG.meshPeers / CFG.meshRoomSize), ws.length);
+    const setups = await pool.each(
+      ws,
+      'meshSetup',
+      (i) => ({
+        urls: g.urls,
+        target: 'ours',
+        peers: rooms[i] * CFG.meshRoomSize,
+        roomSize: CFG.meshRoomSize,
+        prefix: `mem${i}`,
+      }),
+      300000,
+    );
+    const peers = setups.reduce((n, x) => n + x.peers, 0);
+    log(`cluster memory: ${peers} peers in ${setups.reduce((n, x) => n + x.rooms, 0)} rooms`);
+    await sleep(1500);
+    const idle = await measure('idle');
+    const calls = await pool.each(
+      ws,
+      'meshCalls',
+      { candidates: CFG.callSetupCandidates, concurrency: 25, timeoutMs: 30000 },
+      300000,
+    );
+    const sum = (k) => calls.reduce((n, x) => n + x[k], 0);
+    const callTotals = {
+      sent: sum('sent'),
+      acked: sum('acked'),
+      delivered: sum('delivered'),
+      expected: sum('expected'),
+      roomsFailed: sum('roomsFailed'),
+      ms: Math.max(...calls.map((x) => x.ms)),
+      ackErrors: calls.reduce((a, x) => addCounts(a, x.ackErrors), {}),
+      disconnects: calls.reduce((a, x) => addCounts(a, x.disconnects), {}),
+    };
+    log(
+      `cluster memory: call setups: ${callTotals.delivered}/${callTotals.expected} signals delivered, ` +
+        `${callTotals.acked} acked ok in ${(callTotals.ms / 1000).toFixed(1)}s, errors ${JSON.stringify(callTotals.ackErrors)}`,
+    );
+    await sleep(1000);
+    const afterCalls = await measure('after call setup');
+    const per1000 = (a, b) => ((b - a) * 1000) / peers;
+    const kinds = {};
+    for (const [stage, m] of [
+      ['idle', idle],
+      ['afterCalls', afterCalls],
+    ]) {
+      for (const [k, v] of Object.entries(m.keys.byKind)) {
+        const e0 = empty.keys.byKind[k] || { keys: 0, bytes: 0 };
+        (kinds[k] ||= {})[stage] = {
+          keysPer1000: per1000(e0.keys, v.keys),
+          bytesPer1000: per1000(e0.bytes, v.bytes),
+        };
+      }
+    }
+    return {
+      prefix,
+      peers,
+      roomSize: CFG.meshRoomSize,
+      candidatesEachWay: CFG.callSetupCandidates,
+      setupErrors: setups.reduce((n, x) => n + sumCounts(x.connectErrors) + sumCounts(x.joinErrors), 0),
+      calls: callTotals,
+      empty,
+      idle,
+      afterCalls,
+      per1000Peers: {
+        idle: {
+          keys: per1000(empty.keys.keys, idle.keys.keys),
+          memoryUsageBytes: per1000(empty.keys.bytes, idle.keys.bytes),
+          usedMemoryBytes: per1000(empty.info.usedMemory, idle.info.usedMemory),
+        },
+        afterCalls: {
+          keys: per1000(empty.keys.keys, afterCalls.keys.keys),
+          memoryUsageBytes: per1000(empty.keys.bytes, afterCalls.keys.bytes),
+          usedMemoryBytes: per1000(empty.info.usedMemory, afterCalls.info.usedMemory),
+        },
+      },
+      byKind: kinds,
+      servers: g.servers.map(serverHealth),
+    };
+  } finally {
+    await pool.each(range(pool.size), 'close', {}, 30000).catch((e) => log(`close: ${e.message}`));
+    await g.stop();
+    await cleanupRedis();
+  }
+}
+
+/** Three instances; all traffic between peers on A, then between peers split across A and B. */
+async function clusterLocality(conn) {
+  const prefix = freshPrefix();
+  redisPrefixes.add(prefix);
+  const g = await startGroup('ours', 'cluster-locality', 3, prefix, conn);
+  const [A, B, C] = g.servers;
+  const n = CFG.localityPairs;
+  const setup = (w, url, urlB, tag) =>
+    pool.call(w, 'setup', { url, urlB, target: 'ours', pairs: n, concurrency: 20, prefix: tag }, 60000);
+  try {
+    await setup(0, A.url, A.url, 'loc-a');
+    await setup(1, B.url, B.url, 'loc-b-idle');
+    await setup(2, C.url, C.url, 'loc-c-idle');
+    await setup(3, A.url, B.url, 'loc-ab');
+    await sleep(500);
+    const phase = async (w, label) => {
+      const before = await Promise.all(g.servers.map(adapterCounters));
+      const rc0 = conn.local ? cpuMicros(conn.pid) : await redisCpuMicros(conn.redis);
+      const s0 = await pool.call(w, 'snapshot');
+      await pool.call(w, 'rate', { rate: CFG.clusterRate, size: 'candidate' });
+      await sleep(CFG.localityMs);
+      await pool.call(w, 'stop', { drainMs: 3000 });
+      const settleMs = await settle([w], 60000);
+      const s1 = await pool.call(w, 'snapshot');
+      await sleep(300);
+      const after = await Promise.all(g.servers.map(adapterCounters));
+      const rc1 = conn.local ? cpuMicros(conn.pid) : await redisCpuMicros(conn.redis);
+      const d = snapDelta(s0, s1);
+      const per = {};
+      ['A', 'B', 'C'].forEach((name, i) => {
+        per[name] = {
+          published: after[i].published - before[i].published,
+          receivedOther: after[i].receivedOther - before[i].receivedOther,
+          receivedSelf: after[i].receivedSelf - before[i].receivedSelf,
+          cpuMs: (after[i].cpuUs - before[i].cpuUs) / 1000,
+        };
+      });
+      log(
+        `cluster locality, ${label}: ${d.delivered} signals delivered; ` +
+          Object.entries(per)
+            .map(
+              ([k, v]) =>
+                `${k} published ${v.published} received other ${v.receivedOther} self ${v.receivedSelf} CPU ${v.cpuMs.toFixed(0)} ms`,
+            )
+            .join('; '),
+      );
+      return {
+        label,
+        sent: d.sent,
+        delivered: d.delivered,
+        errors: errorsOf(d),
+        settleMs,
+        instances: per,
+        redisCpuMs: (rc1 - rc0) / 1000,
+      };
+    };
+    return {
+      prefix,
+      pairsPerGroup: n,
+      rate: CFG.clusterRate,
+      seconds: CFG.localityMs / 1000,
+      allOnA: await phase(0, `${n} pairs on A`),
+      splitAB: await phase(3, `${n} pairs split A/B`),
+      servers: g.servers.map(serverHealth),
+    };
+  } finally {
+    await pool.each(range(pool.size), 'close', {}, 30000).catch((e) => log(`close: ${e.message}`));
+    await g.stop();
+    await cleanupRedis();
+  }
 }
 
 // ------------------------------------------------------------------ table
@@ -1226,6 +1771,27 @@ function buildTargets() {
       'heap per idle joined peer ≤ 1.3× baseline',
       o.heapUsedPerPeerBytes <= 1.3 * b.heapUsedPerPeerBytes,
       `${fmt(o.heapUsedPerPeerBytes / b.heapUsedPerPeerBytes, 2)}× (${fmt(o.heapUsedPerPeerBytes)} vs ${fmt(b.heapUsedPerPeerBytes)} B)`,
+    );
+  }
+  const CR = S.cluster?.relay;
+  if (CR?.redis2?.at5k) {
+    const r = CR.redis2;
+    add(
+      `cross-instance p99 at ${CFG.clusterRate / 1000}k/s < ${CFG.clusterP99TargetMs} ms (2 instances on Redis)`,
+      r.at5k.latencyMs.p99 < CFG.clusterP99TargetMs && r.at5k.deliveredPerSec >= 0.95 * CFG.clusterRate,
+      `${fmt(r.at5k.latencyMs.p99, 2)} ms` +
+        (r.at5kP99s.length > 1 ? ` (median run; runs ${r.at5kP99s.map((x) => fmt(x, 2)).join(', ')})` : '') +
+        `, ${fmt(r.at5k.deliveredPerSec)} signals/s delivered`,
+    );
+  }
+  const CL = S.cluster?.locality;
+  if (CL) {
+    const i = CL.allOnA.instances;
+    const bc = i.B.receivedOther + i.B.receivedSelf + i.C.receivedOther + i.C.receivedSelf;
+    add(
+      'all traffic on A: B and C receive no adapter messages',
+      bc === 0,
+      `B ${i.B.receivedOther + i.B.receivedSelf}, C ${i.C.receivedOther + i.C.receivedSelf} (A published ${fmt(i.A.published)})`,
     );
   }
   if (S.capacity?.ours) {
@@ -1392,6 +1958,140 @@ function fairnessNotes() {
   return notes;
 }
 
+/** The cluster scenario's tables: relay side by side, adapter counters per instance, Redis memory. */
+function renderCluster() {
+  const S = results.scenarios.cluster;
+  if (!S) return [];
+  const out = [];
+  const table = (header, body, leftCols = 1) => {
+    const w = header.map((h, i) => Math.max(h.length, ...body.map((b) => String(b[i]).length)));
+    const line = (cells) =>
+      cells.map((c, i) => (i >= leftCols ? String(c).padStart(w[i]) : String(c).padEnd(w[i]))).join('  ');
+    return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...body.map(line)].join('\n');
+  };
+  const R = S.relay;
+  if (R) {
+    const keys = CLUSTER_CONFIGS.map((c) => c.key).filter((k) => R[k]);
+    const rows = [];
+    const row = (metric, get, digits = 0) => {
+      const v = keys.map((k) => (R[k] ? get(R[k]) : null));
+      const ratio = R.redis2 && R.memory ? get(R.redis2) / get(R.memory) : null;
+      rows.push({ metric, values: v, ratio, digits });
+    };
+    const rate = `${CFG.clusterRate / 1000}k/s`;
+    const medianNote = CFG.clusterRuns > 1 ? ` (run with the median p99 of ${CFG.clusterRuns})` : '';
+    row(`${rate} one-way p50 (ms)${medianNote}`, (r) => r.at5k?.latencyMs.p50, 2);
+    row(`${rate} p99 (ms)`, (r) => r.at5k?.latencyMs.p99, 2);
+    row(`${rate} max (ms)`, (r) => r.at5k?.latencyMs.max, 1);
+    if (CFG.clusterRuns > 1) {
+      rows.push({
+        metric: `${rate} p99 of each run (ms)`,
+        values: keys.map((k) => R[k].at5kP99s.map((x) => fmt(x, 2)).join(', ')),
+        ratio: null,
+        raw: true,
+      });
+    }
+    row(`${rate} delivered (signals/s)`, (r) => r.at5k?.deliveredPerSec);
+    row(`${rate} server CPU per 1,000 signals, all instances (ms)`, (r) => r.at5k?.serverCpuUsPerSignal, 1);
+    row(`${rate} Redis CPU per 1,000 signals (ms)`, (r) => r.at5k?.redisCpuUsPerSignal, 1);
+    row(`${rate} server CPU, all instances (% of a core)`, (r) => r.at5k?.serverCpuPercent);
+    row(`${rate} errors`, (r) => r.at5k?.errors);
+    for (const other of CFG.clusterRates.filter((x) => x !== CFG.clusterRate)) {
+      const at = (r) => r.otherRates?.find((x) => x.rate === other);
+      row(`${other / 1000}k/s p50 / p99 (ms)`, (r) => at(r)?.latencyMs.p99, 2);
+      rows[rows.length - 1].values = keys.map((k) =>
+        at(R[k]) ? `${fmt(at(R[k]).latencyMs.p50, 2)} / ${fmt(at(R[k]).latencyMs.p99, 2)}` : '—',
+      );
+      rows[rows.length - 1].raw = true;
+      row(`${other / 1000}k/s delivered (signals/s)`, (r) => at(r)?.deliveredPerSec);
+      row(`${other / 1000}k/s server CPU per 1,000 signals (ms)`, (r) => at(r)?.serverCpuUsPerSignal, 1);
+    }
+    const sat = `saturation, ${CFG.clusterRelayPairs} pairs × ${CFG.relayWindow} in flight each way`;
+    row(`${sat} (signals/s)`, (r) => r.saturation?.deliveredPerSec);
+    row(`  server CPU per 1,000 signals (ms)`, (r) => r.saturation?.serverCpuUsPerSignal, 1);
+    row(`  server CPU, all instances (% of a core)`, (r) => r.saturation?.serverCpuPercent);
+    row(`  Redis CPU per 1,000 signals (ms)`, (r) => r.saturation?.redisCpuUsPerSignal, 1);
+    row(`  Redis CPU (% of a core)`, (r) => r.saturation?.redisCpuPercent);
+    row(`  errors`, (r) => r.saturation?.errors);
+    results.clusterTable = rows.map((r) => ({
+      metric: r.metric,
+      ...Object.fromEntries(keys.map((k, i) => [k, r.values[i]])),
+      redis2OverMemory: r.ratio,
+    }));
+    const header = [
+      'metric',
+      ...keys.map((k) => R[k].label.replace(/^ours, /, '')),
+      '2 on Redis ÷ in memory',
+    ];
+    const body = rows.map((r) => [
+      r.metric,
+      ...r.values.map((v) => (r.raw ? v : fmt(v, r.digits))),
+      r.ratio === null || !Number.isFinite(r.ratio) ? '' : fmt(r.ratio, 2) + '×',
+    ]);
+    out.push(
+      `Several instances on Redis (${S.redisUrl}, Redis ${S.redisVersion}; Redis CPU from ${S.redisCpuFrom}): ` +
+        `${CFG.clusterPairs} pairs per configuration, candidate signals, acked, open loop at ${CFG.clusterRate}/s ` +
+        `(${CFG.latencyMeasureMs / 1000}s windows), configurations alternated run by run; ` +
+        `"2 on Redis": every pair's a on instance A and b on instance B, so every signal crosses instances.`,
+    );
+    out.push(table(header, body));
+  }
+  const L = S.locality;
+  if (L) {
+    const body = [];
+    for (const ph of [L.allOnA, L.splitAB]) {
+      for (const [name, v] of Object.entries(ph.instances))
+        body.push([
+          ph === L.allOnA ? `all on A` : `split A/B`,
+          name,
+          fmt(v.published),
+          fmt(v.receivedOther),
+          fmt(v.receivedSelf),
+          fmt(v.cpuMs),
+        ]);
+      body.push(['', 'signals delivered / Redis CPU ms', fmt(ph.delivered), '', '', fmt(ph.redisCpuMs)]);
+    }
+    out.push('');
+    out.push(
+      `Locality: three instances A, B, C (${L.pairsPerGroup} idle pairs on B and on C); ${L.pairsPerGroup} pairs on A, ` +
+        `then ${L.pairsPerGroup} pairs split across A and B, at ${L.rate}/s for ${L.seconds}s each. Adapter counters from each instance's /metrics:`,
+    );
+    out.push(
+      table(
+        ['traffic', 'instance', 'published', 'received origin=other', 'received origin=self', 'CPU ms'],
+        body,
+        2,
+      ),
+    );
+  }
+  const M = S.memory;
+  if (M) {
+    const p = M.per1000Peers;
+    const kib = (b) => fmt(b / 1024, 1);
+    out.push('');
+    out.push(
+      `Redis memory: ${fmt(M.peers)} peers in rooms of ${M.roomSize} on two instances; each pair of a room set up a call ` +
+        `(offer, answer, ${M.candidatesEachWay} candidates each way: ${fmt(M.calls.delivered)} signals delivered, ` +
+        `${fmt(M.calls.acked)} acked ok). Per 1,000 peers, above the empty cluster:`,
+    );
+    const kinds = Object.keys(M.byKind).sort(
+      (a, b) => (M.byKind[b].afterCalls?.bytesPer1000 || 0) - (M.byKind[a].afterCalls?.bytesPer1000 || 0),
+    );
+    const body = [
+      ['keys under the prefix', fmt(p.idle.keys), fmt(p.afterCalls.keys)],
+      ['MEMORY USAGE summed (KiB)', kib(p.idle.memoryUsageBytes), kib(p.afterCalls.memoryUsageBytes)],
+      ['INFO used_memory delta (KiB)', kib(p.idle.usedMemoryBytes), kib(p.afterCalls.usedMemoryBytes)],
+      ...kinds.map((k) => [
+        `  ${k}: keys / KiB`,
+        `${fmt(M.byKind[k].idle?.keysPer1000 ?? 0)} / ${kib(M.byKind[k].idle?.bytesPer1000 ?? 0)}`,
+        `${fmt(M.byKind[k].afterCalls?.keysPer1000 ?? 0)} / ${kib(M.byKind[k].afterCalls?.bytesPer1000 ?? 0)}`,
+      ]),
+    ];
+    out.push(table(['per 1,000 peers', 'idle, joined', 'after call setup'], body));
+  }
+  return out;
+}
+
 let finished = false;
 async function finish(partial = false) {
   if (finished) return;
@@ -1417,8 +2117,12 @@ async function finish(partial = false) {
       `ours/baseline phase by phase${CFG.relayReps > 1 ? ` (relay: ${CFG.relayReps} runs each, ABBA order, median shown)` : ''}.`,
   );
   out.push(
-    `Baseline: bare Socket.IO ${sioVersion()} relay (bench/baseline-server.mjs), WebSocket only, signals and joins acked like ours; ` +
-      `no validation, de-duplication, sequencing or logging.`,
+    BASELINE_ENTRY
+      ? `Baseline: OURS built at ${BASELINE_ENTRY} (commit ${results.meta.baselineCommit}), run and loaded exactly as ours ` +
+          `(--baseline-main); "ours" is ${path.relative(ROOT, OURS_ENTRY) || OURS_ENTRY}` +
+          `${results.meta.oursCommit ? ` (commit ${results.meta.oursCommit})` : ''}.`
+      : `Baseline: bare Socket.IO ${sioVersion()} relay (bench/baseline-server.mjs), WebSocket only, signals and joins acked like ours; ` +
+          `no validation, de-duplication, sequencing or logging.`,
   );
   if (rows.length)
     out.push(
@@ -1450,13 +2154,18 @@ async function finish(partial = false) {
     out.push(renderFairness(fairRows));
     for (const n of fairnessNotes()) out.push(`  ${n}`);
   }
+  const clusterLines = renderCluster();
+  if (clusterLines.length) {
+    out.push('');
+    out.push(...clusterLines);
+  }
   out.push('');
   out.push('Targets:');
   for (const t of targets)
     out.push(`  [${t.pass === null ? 'N/A ' : t.pass ? 'PASS' : 'FAIL'}] ${t.name}: ${t.detail}`);
   for (const tg of TARGETS) {
     for (const [name, sc] of Object.entries(results.scenarios)) {
-      if (name === 'fairness') continue; // noted under its own table
+      if (name === 'fairness' || name === 'cluster') continue; // noted under their own tables
       const h = sc[tg]?.server;
       if (h && (h.logWarn || h.logError || (h.exit && h.exit.code !== 0))) {
         out.push(
@@ -1478,6 +2187,17 @@ async function finish(partial = false) {
       `  machine speed check (fixed JSON job before each relay/latency phase): median ${med.toFixed(1)} ms, ` +
         `range ${ms[0].toFixed(1)}–${ms[ms.length - 1].toFixed(1)} ms (${((100 * (ms[ms.length - 1] - ms[0])) / ms[0]).toFixed(0)}% spread)`,
     );
+  }
+  for (const [key, r] of Object.entries(results.scenarios.cluster?.relay || {})) {
+    (r.profiles || []).forEach((p, i) => {
+      out.push('');
+      out.push(`cluster ${key}${r.profiles.length > 1 ? ` instance ${'ABC'[i]}` : ''}:`);
+      out.push(
+        p.error
+          ? `CPU profile: ${p.error}`
+          : formatProfile({ ...p, functions: p.functions.slice(0, 15), packages: p.packages.slice(0, 10) }),
+      );
+    });
   }
   for (const scenario of ['relay', 'latency']) {
     for (const tg of TARGETS) {
@@ -1516,6 +2236,9 @@ async function finish(partial = false) {
   );
   console.log(out.join('\n'));
   if (pool) await pool.close().catch(() => {});
+  if (partial) killChildren();
+  await cleanupRedis();
+  if (cleanupConn) cleanupConn.redis.disconnect();
 }
 
 function sioVersion() {
@@ -1538,11 +2261,19 @@ async function main() {
       `warning: ulimit -n is ${fdLimit}; ${CFG.capacityPeers} peers need about ${need} descriptors in the server process. Run via npm run bench (raises it to the hard limit).`,
     );
   }
-  if (TARGETS.includes('ours') && !fs.existsSync(OURS_MAIN)) {
+  if (TARGETS.includes('ours') && !fs.existsSync(OURS_ENTRY)) {
     console.error(
-      `error: ${path.relative(ROOT, OURS_MAIN)} not found; build the server first (npx tsc -b packages/server).`,
+      `error: ${path.relative(ROOT, OURS_ENTRY)} not found; build the server first (npx tsc -b packages/server).`,
     );
     process.exit(2);
+  }
+  if (OURS_ENTRY !== OURS_MAIN) log(`ours: ${OURS_ENTRY} (commit ${results.meta.oursCommit})`);
+  if (BASELINE_ENTRY) {
+    if (!fs.existsSync(BASELINE_ENTRY)) {
+      console.error(`error: --baseline-main ${BASELINE_ENTRY} not found`);
+      process.exit(2);
+    }
+    log(`baseline: ours built at ${BASELINE_ENTRY} (commit ${results.meta.baselineCommit})`);
   }
   log(`${QUICK ? 'quick' : 'full'} run; ${CORES} cores shared by server and load workers; logs in ${logDir}`);
   calibrate('warm-up');
@@ -1550,7 +2281,11 @@ async function main() {
   calibration.length = 0;
   if (HEAP_DIR) fs.mkdirSync(HEAP_DIR, { recursive: true });
   pool = new WorkerPool(
-    Math.max(CFG.capacityWorkers, TARGETS.length * Math.max(CFG.relayWorkers, CFG.latencyWorkers, 2)),
+    Math.max(
+      CFG.capacityWorkers,
+      TARGETS.length * Math.max(CFG.relayWorkers, CFG.latencyWorkers, 2),
+      ONLY.has('cluster') ? CLUSTER_CONFIGS.length : 0,
+    ),
   );
   if (ONLY.has('capacity')) {
     // One target at a time: 10,000 sockets each, and memory is measured per server.
@@ -1567,7 +2302,7 @@ async function main() {
       }
     }
   }
-  for (const [name, fn] of Object.entries({ relay, latency, callsetup, fairness })) {
+  for (const [name, fn] of Object.entries({ relay, latency, callsetup, fairness, cluster })) {
     if (!ONLY.has(name)) continue;
     try {
       results.scenarios[name] = await fn();

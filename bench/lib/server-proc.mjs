@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
+/* global fetch, AbortSignal */
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(here, '..', '..');
@@ -88,15 +89,17 @@ export function rssBytes(pid) {
  * @param {string} o.logFile where the server's stdout/stderr go
  * @param {string[]} [o.nodeArgs] extra node flags (e.g. --cpu-prof)
  * @param {Record<string, string|undefined>} [o.env] environment overrides (undefined removes a variable)
+ * @param {string} [o.main] entry point to run instead of the target's own (e.g. ours built from another commit)
  */
 export async function startServer({
   target,
   logFile,
+  main: mainOverride,
   nodeArgs = [],
   env: envOverrides = {},
   startTimeoutMs = 30000,
 }) {
-  const main = target === 'ours' ? OURS_MAIN : BASELINE_MAIN;
+  const main = mainOverride || (target === 'ours' ? OURS_MAIN : BASELINE_MAIN);
   if (!fs.existsSync(main)) throw new Error(`${target} server entry point not found: ${main}`);
   const env = {
     ...process.env,
@@ -259,6 +262,22 @@ export async function startServer({
     },
   };
   return server;
+}
+
+/**
+ * The samples of a server's Prometheus endpoint (`<url>/metrics`), keyed by name and labels as
+ * written, e.g. `switchboard_adapter_messages_received_total{origin="self"}`.
+ */
+export async function scrapeMetrics(url, timeoutMs = 5000) {
+  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+  const text = await res.text();
+  const out = {};
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    out[line.slice(0, i)] = Number(line.slice(i + 1));
+  }
+  return out;
 }
 
 /** Machine-wide CPU from /proc/stat in microseconds: user+nice+system (busy) and steal. */

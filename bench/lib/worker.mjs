@@ -7,8 +7,11 @@
  * travels inside the `messageId` (our server strips unknown fields; the baseline relays it as is).
  *
  * Commands (request `{id, cmd, args}`, answer `{id, ok, result | error}`):
- *   setup {url, target, pairs, concurrency, prefix}  connect and join `pairs` 2-peer rooms
- *   relay {size, window}                             closed loop: `window` signals in flight per direction
+ *   setup {url, urlB, target, pairs, concurrency, prefix}  connect and join `pairs` 2-peer rooms (with
+ *                                                    `urlB`, each pair's `b` connects there: pairs split
+ *                                                    across two instances)
+ *   relay {size, window, pairs}                      closed loop: `window` signals in flight per direction
+ *                                                    (over the first `pairs` pairs; default all)
  *   rate {rate, size}                                open loop at `rate` signals/s over this worker's pairs
  *   record {on}                                      start/stop keeping latency samples
  *   snapshot                                         counters so far (monotonic)
@@ -18,69 +21,23 @@
  *   status                                           sockets connected, unexpected disconnects
  *   close                                            disconnect every socket
  *   fairSetup, fairMeasure, floodStart, floodSnapshot, floodStop   fairness scenario (fairness-worker.mjs)
+ *   meshSetup, meshCalls, meshClose                  rooms of several peers and their call setups
+ *                                                    (mesh-worker.mjs; Redis memory per peer)
  */
 import { io } from 'socket.io-client';
 import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
 import { fairnessHandlers, closeFairness } from './fairness-worker.mjs';
+import { meshHandlers, closeMesh } from './mesh-worker.mjs';
 import { protocolOf } from './protocol-adapter.mjs';
+import { SDP, makeCandidate } from './payloads.mjs';
 
 const WORKER = process.env.BENCH_WORKER_ID || '0';
 const ACK_TIMEOUT_MS = Number(process.env.BENCH_ACK_TIMEOUT_MS || 10000);
 const MAX_SAMPLES = 600000;
 
-// ---------------------------------------------------------------- payloads
-
-const SDP_TARGET_BYTES = 3000;
-function makeSdp() {
-  const lines = [
-    'v=0',
-    'o=- 4611731400430051336 2 IN IP4 127.0.0.1',
-    's=-',
-    't=0 0',
-    'a=group:BUNDLE 0 1',
-    'a=extmap-allow-mixed',
-    'a=msid-semantic: WMS stream',
-    'm=audio 9 UDP/TLS/RTP/SAVPF 111 63 9 0 8 13 110 126',
-    'c=IN IP4 0.0.0.0',
-    'a=rtcp:9 IN IP4 0.0.0.0',
-    'a=ice-ufrag:abcd',
-    'a=ice-pwd:0123456789abcdefghijklmn',
-    'a=ice-options:trickle',
-    'a=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89',
-    'a=setup:actpass',
-    'a=mid:0',
-    'a=sendrecv',
-    'a=rtcp-mux',
-    'a=rtpmap:111 opus/48000/2',
-    'a=fmtp:111 minptime=10;useinbandfec=1',
-    'm=video 9 UDP/TLS/RTP/SAVPF 96 97 102 103 104 105 106 107',
-    'c=IN IP4 0.0.0.0',
-    'a=mid:1',
-    'a=sendrecv',
-    'a=rtcp-mux',
-    'a=rtcp-rsize',
-  ];
-  let pt = 96;
-  let sdp = lines.join('\r\n') + '\r\n';
-  while (sdp.length < SDP_TARGET_BYTES - 40) {
-    sdp += `a=rtpmap:${pt} VP8/90000\r\na=rtcp-fb:${pt} nack pli\r\na=fmtp:${pt} x-google-start-bitrate=1000\r\n`;
-    pt = pt >= 127 ? 96 : pt + 1;
-  }
-  return sdp;
-}
-const SDP = makeSdp();
+// ---------------------------------------------------------------- payloads (./payloads.mjs)
 
 let seqGlobal = 0;
-/** A unique ~150 B candidate line: the foundation and port vary with a counter. */
-function makeCandidate(n) {
-  const port = 10000 + (n % 50000);
-  return {
-    candidate: `candidate:${n} 1 udp 1686052607 203.0.113.${n % 250} ${port} typ srflx raddr 192.168.1.${n % 250} rport ${port} generation 0 ufrag abcd network-id 1 network-cost 10`,
-    sdpMid: '0',
-    sdpMLineIndex: 0,
-    usernameFragment: 'abcd',
-  };
-}
 
 function nowUs() {
   return Math.round(performance.now() * 1000);
@@ -90,6 +47,7 @@ function nowUs() {
 
 let adapter = null;
 let url = null;
+let urlB = null;
 const sockets = [];
 /** @type {Array<{idx:number, roomId:string, a:any, b:any, dirs:any[], cs:any}>} */
 let pairs = [];
@@ -219,17 +177,17 @@ function sendWithAck(d, kind, payload, onAcked) {
 let running = false;
 let rateTimer = null;
 
-function allDirs() {
+function allDirs(count = pairs.length) {
   const dirs = [];
-  for (const p of pairs) dirs.push(...p.dirs);
+  for (const p of pairs.slice(0, count)) dirs.push(...p.dirs);
   return dirs;
 }
 
-function startRelay({ size, window }) {
+function startRelay({ size, window, pairs: count }) {
   stopSending();
   mode = 'relay';
   running = true;
-  const dirs = allDirs();
+  const dirs = allDirs(count);
   const onFree = (d) => {
     if (running && d.inflight < window) sendOne(d, size);
   };
@@ -366,9 +324,9 @@ async function runCallSetups({ reps, timeoutMs = 5000, candidates = 10, pairCoun
 
 // ---------------------------------------------------------------- connect and join
 
-function connectSocket(timeoutMs) {
+function connectSocket(timeoutMs, to = url) {
   return new Promise((resolve) => {
-    const sock = io(url + '/webrtc', {
+    const sock = io(to + '/webrtc', {
       transports: ['websocket'],
       forceNew: true,
       reconnection: false,
@@ -412,7 +370,7 @@ async function joinPeer(sock, roomId, name) {
 
 async function setupPair(idx, prefix, timeoutMs) {
   const roomId = `${prefix}-w${WORKER}-r${idx}`;
-  const [sa, sb] = await Promise.all([connectSocket(timeoutMs), connectSocket(timeoutMs)]);
+  const [sa, sb] = await Promise.all([connectSocket(timeoutMs), connectSocket(timeoutMs, urlB)]);
   if (!sa || !sb) {
     sa?.close();
     sb?.close();
@@ -435,6 +393,7 @@ async function setupPair(idx, prefix, timeoutMs) {
 
 async function setup({
   url: u,
+  urlB: uB,
   target,
   pairs: count,
   concurrency = 50,
@@ -442,6 +401,7 @@ async function setup({
   timeoutMs = 20000,
 }) {
   url = u;
+  urlB = uB || u;
   adapter = protocolOf(target);
   closing = false;
   const t0 = performance.now();
@@ -492,6 +452,7 @@ function snapshot() {
 async function closeAll() {
   stopSending();
   await closeFairness();
+  await closeMesh();
   closing = true;
   for (const s of sockets) s.close();
   sockets.length = 0;
@@ -534,6 +495,7 @@ const handlers = {
   }),
   close: () => closeAll(),
   ...fairnessHandlers,
+  ...meshHandlers,
   exit: () => {
     setTimeout(() => process.exit(0), 10);
     return {};
