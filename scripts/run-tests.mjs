@@ -6,9 +6,10 @@
 // - `--test-timeout` fails a single test that runs longer than TEST_TIMEOUT_MS;
 // - `--test-force-exit` ends the file once its tests are done, even if a handle stays open;
 // - a file still running after FILE_TIMEOUT_MS is killed (with its process group: browsers and
-//   coturn started by the test go too) and counted as failed.
+//   coturn started by the test go too) and counted as failed;
+// - a process the file leaves running after its test process ended is killed (see killOrphans).
 // The summary at the end lists every failed or killed file.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -32,6 +33,33 @@ const selected = files.filter((f) => only.length === 0 || only.some((o) => f.inc
 if (selected.length === 0) {
   console.error('no test files found; run npm run build first');
   process.exit(1);
+}
+
+const ORPHAN_CHECK_MS = 3_000;
+
+/** Kills the processes of process group `pgid` (but its leader) whose parent is outside the group. */
+function killOrphans(pgid, file) {
+  let table;
+  try {
+    table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,pgid=,comm='], { encoding: 'utf8' });
+  } catch {
+    return;
+  }
+  const rows = table
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .filter((r) => r.length >= 4 && Number(r[2]) === pgid)
+    .map(([pid, ppid, , comm]) => ({ pid: Number(pid), ppid: Number(ppid), comm }));
+  const inGroup = new Set(rows.map((r) => r.pid));
+  for (const r of rows) {
+    if (r.pid === pgid || inGroup.has(r.ppid)) continue;
+    try {
+      process.kill(r.pid, 'SIGKILL');
+      console.error(`\n⚠ ${file} left ${r.comm} (pid ${r.pid}) running after its test process ended: killed`);
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** Runs one file; resolves with its counts and how it ended. */
@@ -65,8 +93,15 @@ function runFile(file) {
         child.kill('SIGKILL');
       }
     }, FILE_TIMEOUT_MS);
+    // A process the test file left behind (a browser or coturn its test forgot; `--test-force-exit`
+    // ends the file's node process, not its children) keeps the file's output pipe open, and
+    // `node --test` waits for that pipe before it reports and exits: the file would hang until the
+    // file timeout. Such a process is recognisable as one in the file's process group whose parent
+    // is no longer in it; it is killed.
+    const reaper = setInterval(() => killOrphans(child.pid, file), ORPHAN_CHECK_MS);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearInterval(reaper);
       resolve({ file, code, signal, killed, ...counts });
     });
   });

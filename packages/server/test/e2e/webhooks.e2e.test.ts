@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import {
@@ -26,10 +26,11 @@ interface Delivery {
 }
 
 /**
- * A webhook receiver on port 0 that verifies every request with the `standardwebhooks` package, as
- * an app's backend would. `answer` decides each response: a status, or 'hang' (never answers).
+ * A webhook receiver on `port` (default 0: any free one) that verifies every request with the
+ * `standardwebhooks` package, as an app's backend would. `answer` decides each response: a status,
+ * or 'hang' (never answers).
  */
-async function receiver(answer: (n: number) => number | 'hang' = () => 200) {
+async function receiver(answer: (n: number) => number | 'hang' = () => 200, port = 0) {
   const verifier = new Webhook(SECRET);
   const verified: Delivery[] = [];
   const attempts: string[] = [];
@@ -55,7 +56,10 @@ async function receiver(answer: (n: number) => number | 'hang' = () => 200) {
       res.end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
   return {
     url,
@@ -67,6 +71,15 @@ async function receiver(answer: (n: number) => number | 'hang' = () => 200) {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A port of 127.0.0.1 on which nothing listens: bound on port 0 a moment ago, then closed. */
+async function closedPort(): Promise<number> {
+  const probe = createNetServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }
 
 describe('webhooks', () => {
@@ -171,6 +184,73 @@ describe('webhooks', () => {
       assert.equal(await metric(server, 'switchboard_webhook_deliveries_total{outcome="delivered"}'), 4);
     } finally {
       closeAll(a);
+    }
+  });
+
+  it('a receiver that is down at first (connection refused) gets every queued event once it listens, in order per room, each webhook-id once, the refused attempts counted as retried', async () => {
+    const port = await closedPort();
+    // The head event is tried at 0, 0.5, 1.5, 3.5, 7.5 s (backoff from 500 ms, doubling; there is no
+    // setting for it): 6 attempts outlast the ~1 s outage below with room to spare on a busy machine.
+    const server = await serverFor([`http://127.0.0.1:${port}/hook`], { WEBHOOK_MAX_ATTEMPTS: '6' });
+    const a = await connect(server.url);
+    const b = await connect(server.url);
+    const c = await connect(server.url);
+    let hook: Awaited<ReturnType<typeof receiver>> | undefined;
+    try {
+      // Two rooms whose events interleave, all while nothing listens.
+      await join(a, 'wh-5a', 'Ada');
+      await join(c, 'wh-5b', 'Cy');
+      await join(b, 'wh-5a', 'Bo');
+      await request(c, 'leaveRoom', { roomId: 'wh-5b' });
+      await request(b, 'leaveRoom', { roomId: 'wh-5a' });
+      await request(a, 'leaveRoom', { roomId: 'wh-5a' });
+      const queue = 'switchboard_internal_entries{collection="webhook_queue_0"}';
+      // Refused twice (at 0 and 0.5 s): the head stays queued, everything else waits behind it.
+      await until(
+        async () => (await metric(server, 'switchboard_webhook_deliveries_total{outcome="retried"}')) >= 2,
+        5000,
+        'two refused attempts',
+      );
+      assert.equal(await metric(server, queue), 10, 'all ten events queued while the receiver is down');
+      assert.equal(await metric(server, 'switchboard_webhook_deliveries_total{outcome="delivered"}'), 0);
+
+      hook = await receiver(() => 200, port);
+      const listening = Date.now();
+      await until(() => hook!.verified.length >= 10, 10_000, 'ten verified deliveries');
+      await sleep(300); // a late duplicate would show up here
+      console.log(
+        `webhooks: queued events delivered ${Date.now() - listening} ms after the receiver listened`,
+      );
+
+      const seen = new Map(hook.verified.map((d) => [d.id, d]));
+      assert.equal(seen.size, hook.verified.length, 'each webhook-id delivered once');
+      const inRoom = (roomId: string) =>
+        [...seen.values()]
+          .filter((d) => d.data.roomId === roomId)
+          .map((d) => [d.type, d.data.peerId ?? null]);
+      assert.deepEqual(inRoom('wh-5a'), [
+        ['room.started', null],
+        ['peer.joined', a.peerId],
+        ['peer.joined', b.peerId],
+        ['peer.left', b.peerId],
+        ['peer.left', a.peerId],
+        ['room.finished', null],
+      ]);
+      assert.deepEqual(inRoom('wh-5b'), [
+        ['room.started', null],
+        ['peer.joined', c.peerId],
+        ['peer.left', c.peerId],
+        ['room.finished', null],
+      ]);
+      const retried = await metric(server, 'switchboard_webhook_deliveries_total{outcome="retried"}');
+      console.log(`webhooks: ${retried} refused attempts before the receiver listened`);
+      assert.ok(retried >= 2, `retried ${retried}`);
+      assert.equal(await metric(server, 'switchboard_webhook_deliveries_total{outcome="delivered"}'), 10);
+      assert.equal(await metric(server, 'switchboard_webhook_deliveries_total{outcome="failed"}'), 0);
+      assert.equal(await metric(server, queue), 0);
+    } finally {
+      closeAll(a, b, c);
+      await hook?.close();
     }
   });
 
