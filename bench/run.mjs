@@ -64,7 +64,16 @@ if (flag('help')) {
   process.exit(0);
 }
 const QUICK = flag('quick') || process.env.BENCH_QUICK === '1';
-const ALL_SCENARIOS = ['capacity', 'relay', 'latency', 'callsetup', 'fairness', 'cluster'];
+const ALL_SCENARIOS = [
+  'capacity',
+  'relay',
+  'latency',
+  'callsetup',
+  'sparse',
+  'callrate',
+  'fairness',
+  'cluster',
+];
 const ONLY = new Set(opt('only', ALL_SCENARIOS.join(',')).split(','));
 for (const s of ONLY) {
   if (!ALL_SCENARIOS.includes(s)) {
@@ -183,7 +192,20 @@ CFG.meshPeers = Number(opt('mesh-peers', 1000));
 CFG.meshRoomSize = 4;
 CFG.localityPairs = 20;
 if (ONLY.has('cluster')) CFG.deadlineMs += QUICK ? 150000 : 600000;
+if (ONLY.has('sparse')) CFG.deadlineMs += QUICK ? 90000 : 300000;
+if (ONLY.has('callrate')) CFG.deadlineMs += QUICK ? 45000 : 150000;
 CFG.callSetupBackgroundRate = 5000;
+// Sparse traffic and call-setup throughput (issue 13): 1,000 pairs at a few signals/s each.
+CFG.sparsePairs = Number(opt('sparse-pairs', 1000));
+CFG.sparseRates = opt('sparse-rates', QUICK ? '5000,25000' : '5000,15000,25000')
+  .split(',')
+  .map(Number);
+CFG.sparseSaturationPairs = 100;
+CFG.sparseMeasureMs = QUICK ? 2000 : 5000;
+CFG.callratePairs = Number(opt('callers', 100));
+CFG.callrateBatches = Number(opt('batches', 2));
+CFG.callrateMeasureMs = QUICK ? 3000 : 8000;
+CFG.callrateReps = QUICK ? 1 : 2;
 CFG.setupConcurrency = 50; // pairs being connected+joined at once, per worker
 CFG.p99LimitMs = 50;
 
@@ -1636,6 +1658,197 @@ async function clusterLocality(conn) {
   }
 }
 
+// ------------------------------------------------------------------ scenario 7: sparse traffic (issue 13)
+
+/**
+ * The regime users live in: 1,000 pairs, each direction sending a few signals a second (open loop
+ * at 5k, 15k and 25k candidates/s over all of them, so most reads carry one message), with call
+ * setups (offer → answer, 10 + 10 candidates, every signal acked) arriving meanwhile from another
+ * worker; then the same call setups under closed-loop saturation. Per target: its first worker
+ * carries the traffic, its second the call setups.
+ */
+async function sparse() {
+  const W = workersOf(2);
+  const out = await withServers(
+    'sparse',
+    async (servers) => {
+      const live = TARGETS.filter((t) => servers[t]);
+      for (const t of live) {
+        await setupPairs(servers[t], t, [W[t][0]], CFG.sparsePairs, 'sp');
+        await pool.call(
+          W[t][1],
+          'setup',
+          { url: servers[t].url, target: protocolFor(t), pairs: 10, prefix: 'spcs' },
+          60000,
+        );
+      }
+      const res = Object.fromEntries(live.map((t) => [t, { steps: [], saturation: null }]));
+      let k = 0;
+      for (const rate of [...CFG.sparseRates, 'saturation']) {
+        const order = k++ % 2 === 0 ? live : [...live].reverse();
+        for (const t of order) {
+          if (!servers[t].alive()) continue;
+          const r = await undisturbed(`${t} sparse ${rate}`, () =>
+            sparsePhase(servers[t], W[t][0], W[t][1], rate),
+          );
+          if (rate === 'saturation') res[t].saturation = r;
+          else res[t].steps.push(r);
+          log(
+            `${t}: ${rate === 'saturation' ? `saturation (${CFG.sparseSaturationPairs} pairs × ${CFG.relayWindow} in flight)` : `${rate}/s over ${CFG.sparsePairs} pairs`} → ` +
+              `${Math.round(r.deliveredPerSec)}/s delivered` +
+              (r.latencyMs
+                ? `, p50 ${r.latencyMs.p50.toFixed(2)} p99 ${r.latencyMs.p99.toFixed(2)} ms`
+                : '') +
+              `, server CPU ${r.serverCpuPercent.toFixed(0)}% (${r.serverCpuUsPerSignal.toFixed(1)} µs/signal); ` +
+              `call setup p50 ${r.callSetup.ms.p50.toFixed(2)} p95 ${r.callSetup.ms.p95.toFixed(2)} ms ` +
+              `(${r.callSetup.completed} done, ${r.callSetup.failures} failed); errors ${r.errors}, ${machineNote(r.machine)}`,
+          );
+          await sleep(300);
+        }
+      }
+      for (const t of live) res[t].server = serverHealth(servers[t]);
+      return res;
+    },
+    profileArgs,
+  );
+  await attachProfiles(out);
+  return out;
+}
+
+/** One load level (a rate, or 'saturation') with call setups running through its window. */
+async function sparsePhase(server, loadWorker, csWorker, rate) {
+  const saturated = rate === 'saturation';
+  if (saturated) {
+    await pool.call(
+      loadWorker,
+      'relay',
+      { size: 'candidate', window: CFG.relayWindow, pairs: CFG.sparseSaturationPairs },
+      30000,
+    );
+  } else {
+    await pool.call(loadWorker, 'rate', { rate, size: 'candidate' }, 30000);
+  }
+  await sleep(CFG.latencyWarmupMs);
+  const c0 = server.cpuMicros();
+  const mw = machineWindow();
+  const t0 = performance.now();
+  const r0 = await pool.call(loadWorker, 'record', { on: !saturated }, 30000);
+  const cs0 = await pool.call(csWorker, 'snapshot', {}, 30000);
+  const setups = pool.call(
+    csWorker,
+    'callSetup',
+    { reps: 100000, candidates: CFG.callSetupCandidates, timeoutMs: 5000, maxMs: CFG.sparseMeasureMs },
+    CFG.sparseMeasureMs + 30000,
+  );
+  await sleep(CFG.sparseMeasureMs);
+  const r1 = await pool.call(loadWorker, 'record', { on: false }, 30000);
+  const c1 = server.cpuMicros();
+  const t1 = performance.now();
+  const machine = mw();
+  const cs = await setups;
+  const cs1 = await pool.call(csWorker, 'snapshot', {}, 30000);
+  await pool.call(loadWorker, 'stop', { drainMs: 3000 }, 30000);
+  const samples = await pool.call(loadWorker, 'samples', {}, 30000);
+  const d = snapDelta(sumSnap([r0]), sumSnap([r1]));
+  const dcs = snapDelta(sumSnap([cs0]), sumSnap([cs1]));
+  const secs = workerSecs([r0], [r1], t1 - t0);
+  return {
+    rate,
+    seconds: +secs.toFixed(3),
+    deliveredPerSec: d.delivered / secs,
+    latencyMs: saturated ? null : summarize(samples),
+    serverCpuPercent: (100 * (c1 - c0)) / 1e6 / ((t1 - t0) / 1000),
+    // The call setups' signals are part of the server's work in the window, so they are counted.
+    serverCpuUsPerSignal: (c1 - c0) / (d.delivered + dcs.delivered),
+    callSetup: {
+      completed: cs.times.length,
+      failures: cs.failures,
+      ms: summarize(cs.times),
+    },
+    errors: errorsOf(d) + errorsOf(dcs) + cs.failures,
+    machine,
+  };
+}
+
+// ------------------------------------------------------------------ scenario 8: call-setup throughput (issue 13)
+
+/**
+ * Many callers (pairs) set up calls back to back (bench/lib/call-flood.mjs): offer, answer, 10
+ * candidates each way plus end-of-candidates, every signal acked; ours in `iceCandidates` batches
+ * as the SDK sends them, the baseline one message per candidate. A warm-up flood, then the
+ * measured one; targets alternate. Completed calls/s, setup p50/p95, server CPU per call (and so
+ * calls per second a core could serve, which does not depend on whether the client saturated).
+ */
+async function callrate() {
+  const W = workersOf(1);
+  const out = await withServers(
+    'callrate',
+    async (servers) => {
+      const live = TARGETS.filter((t) => servers[t]);
+      for (const t of live) await setupPairs(servers[t], t, W[t], CFG.callratePairs, 'cr');
+      const res = Object.fromEntries(live.map((t) => [t, { runs: [] }]));
+      const args = { candidates: CFG.callSetupCandidates, batches: CFG.callrateBatches, timeoutMs: 10000 };
+      let k = 0;
+      for (let rep = 0; rep < CFG.callrateReps; rep++) {
+        const order = k++ % 2 === 0 ? live : [...live].reverse();
+        for (const t of order) {
+          if (!servers[t].alive()) continue;
+          const server = servers[t];
+          const w = W[t][0];
+          const r = await undisturbed(`${t} call-setup throughput`, async () => {
+            await pool.call(w, 'callFlood', { ...args, durationMs: CFG.latencyWarmupMs }, 60000);
+            const mw = machineWindow();
+            const c0 = server.cpuMicros();
+            const s0 = await pool.call(w, 'snapshot', {}, 30000);
+            const flood = pool.call(w, 'callFlood', { ...args, durationMs: CFG.callrateMeasureMs }, 120000);
+            await sleep(CFG.callrateMeasureMs);
+            const c1 = server.cpuMicros();
+            const machine = mw();
+            const f = await flood;
+            const s1 = await pool.call(w, 'snapshot', {}, 30000);
+            const d = snapDelta(sumSnap([s0]), sumSnap([s1]));
+            const secs = f.elapsedMs / 1000;
+            const cpuUsPerCall = (c1 - c0) / Math.max(1, f.completed);
+            return {
+              callers: f.pairs,
+              seconds: +secs.toFixed(3),
+              callsPerSec: f.completed / secs,
+              failures: f.failures,
+              messagesPerCall: f.messagesPerCall,
+              setupMs: summarize(f.times),
+              serverCpuPercent: (100 * (c1 - c0)) / 1e6 / secs,
+              serverCpuUsPerCall: cpuUsPerCall,
+              callsPerCoreSec: 1e6 / cpuUsPerCall,
+              errors: errorsOf(d) + f.failures,
+              machine,
+            };
+          });
+          res[t].runs.push(r);
+          log(
+            `${t}: call-setup throughput, ${r.callers} callers: ${Math.round(r.callsPerSec)} calls/s ` +
+              `(${r.messagesPerCall} messages a call), setup p50 ${r.setupMs.p50.toFixed(2)} p95 ${r.setupMs.p95.toFixed(2)} ms, ` +
+              `server CPU ${r.serverCpuPercent.toFixed(0)}% (${r.serverCpuUsPerCall.toFixed(0)} µs a call: ` +
+              `${Math.round(r.callsPerCoreSec)} calls/s per core), errors ${r.errors}, ${machineNote(r.machine)}`,
+          );
+          await sleep(300);
+        }
+      }
+      for (const t of live) {
+        const runs = res[t].runs;
+        // The run with the median throughput.
+        res[t].median = [...runs].sort((a, b) => a.callsPerSec - b.callsPerSec)[
+          Math.floor((runs.length - 1) / 2)
+        ];
+        res[t].server = serverHealth(servers[t]);
+      }
+      return res;
+    },
+    profileArgs,
+  );
+  await attachProfiles(out);
+  return out;
+}
+
 // ------------------------------------------------------------------ table
 
 const fmt = (v, d = 0) =>
@@ -1723,6 +1936,43 @@ function buildRows() {
       (r) => r.loaded?.background?.deliveredPerSec,
     );
   }
+  if (S.sparse) {
+    const steps = [...CFG.sparseRates.map((r) => [r, `${r / 1000}k/s`]), ['saturation', 'saturation']];
+    for (const [rate, label] of steps) {
+      const st = (r) => (rate === 'saturation' ? r.saturation : r.steps.find((x) => x.rate === rate));
+      const where =
+        rate === 'saturation'
+          ? `saturation (${CFG.sparseSaturationPairs} pairs)`
+          : `${label} over ${fmt(CFG.sparsePairs)} pairs`;
+      if (rate !== 'saturation') {
+        row('sparse', `${where}: relay p50`, 'ms', (r) => st(r)?.latencyMs?.p50, 2);
+        row('sparse', `${where}: relay p99`, 'ms', (r) => st(r)?.latencyMs?.p99, 2);
+      }
+      row('sparse', `${where}: delivered`, 'signals/s', (r) => st(r)?.deliveredPerSec);
+      row('sparse', `${where}: server CPU per signal`, 'µs', (r) => st(r)?.serverCpuUsPerSignal, 1);
+      row('sparse', `${where}: server CPU busy`, '% of 1 core', (r) => st(r)?.serverCpuPercent);
+      row('sparse', `${where}: new call setup p50`, 'ms', (r) => st(r)?.callSetup.ms.p50, 2);
+      row('sparse', `${where}: new call setup p95`, 'ms', (r) => st(r)?.callSetup.ms.p95, 2);
+      row('sparse', `${where}: errors`, '', (r) => st(r)?.errors);
+    }
+  }
+  if (S.callrate) {
+    const m = (r) => r.median;
+    const who = `${CFG.callratePairs} callers`;
+    row('callrate', `${who}: completed calls`, 'calls/s', (r) => m(r)?.callsPerSec);
+    row('callrate', `${who}: messages a call (sent)`, '', (r) => m(r)?.messagesPerCall);
+    row('callrate', `${who}: setup p50`, 'ms', (r) => m(r)?.setupMs.p50, 1);
+    row('callrate', `${who}: setup p95`, 'ms', (r) => m(r)?.setupMs.p95, 1);
+    row('callrate', `${who}: server CPU per call`, 'µs', (r) => m(r)?.serverCpuUsPerCall);
+    row(
+      'callrate',
+      `${who}: calls a core serves (1 s ÷ CPU per call)`,
+      'calls/s',
+      (r) => m(r)?.callsPerCoreSec,
+    );
+    row('callrate', `${who}: server CPU busy`, '% of 1 core', (r) => m(r)?.serverCpuPercent);
+    row('callrate', `${who}: errors`, '', (r) => m(r)?.errors);
+  }
   return rows;
 }
 
@@ -1758,6 +2008,55 @@ function buildTargets() {
           : ''),
     );
     add('p99 at 5k/s < 5 ms', o < 5, `${fmt(o, 2)} ms`);
+  }
+  const SP = S.sparse;
+  if (SP?.ours && SP?.baseline) {
+    const at = (r, rate) => (rate === 'saturation' ? r.saturation : r.steps.find((x) => x.rate === rate));
+    const o25 = at(SP.ours, 25000);
+    const b25 = at(SP.baseline, 25000);
+    if (o25 && b25) {
+      const cpu = o25.serverCpuUsPerSignal / b25.serverCpuUsPerSignal;
+      add(
+        'open loop 25k/s over 1,000 pairs: server CPU per signal ≤ 1.15× baseline',
+        cpu <= 1.15,
+        `${fmt(cpu, 2)}× (${fmt(o25.serverCpuUsPerSignal, 1)} vs ${fmt(b25.serverCpuUsPerSignal, 1)} µs)`,
+      );
+      const p99 = o25.latencyMs.p99 / b25.latencyMs.p99;
+      add(
+        'open loop 25k/s over 1,000 pairs: p99 ≤ 2× baseline',
+        p99 <= 2,
+        `${fmt(p99, 2)}× (${fmt(o25.latencyMs.p99, 2)} vs ${fmt(b25.latencyMs.p99, 2)} ms)`,
+      );
+      const cs = o25.callSetup.ms.p50 / b25.callSetup.ms.p50;
+      add(
+        'call setup under 25k/s: p50 ≤ 2× baseline',
+        cs <= 2,
+        `${fmt(cs, 2)}× (${fmt(o25.callSetup.ms.p50, 2)} vs ${fmt(b25.callSetup.ms.p50, 2)} ms)`,
+      );
+    }
+    const os = SP.ours.saturation;
+    const bs = SP.baseline.saturation;
+    if (os && bs) {
+      const cs = os.callSetup.ms.p50 / bs.callSetup.ms.p50;
+      add(
+        'call setup under saturation: p50 ≤ 3× baseline',
+        cs <= 3,
+        `${fmt(cs, 2)}× (${fmt(os.callSetup.ms.p50, 2)} vs ${fmt(bs.callSetup.ms.p50, 2)} ms)`,
+      );
+    }
+  }
+  const CRT = S.callrate;
+  if (CRT?.ours?.median && CRT?.baseline?.median) {
+    const o = CRT.ours.median;
+    const b = CRT.baseline.median;
+    const bound =
+      b.serverCpuPercent < 90 ? '; baseline server not saturated: per core is the fair figure' : '';
+    add(
+      'call setups per second at saturation ≥ 2× baseline',
+      o.callsPerSec >= 2 * b.callsPerSec,
+      `${fmt(o.callsPerSec / b.callsPerSec, 2)}× (${fmt(o.callsPerSec)} vs ${fmt(b.callsPerSec)} calls/s; per core ` +
+        `${fmt(o.callsPerCoreSec / b.callsPerCoreSec, 2)}×: ${fmt(o.callsPerCoreSec)} vs ${fmt(b.callsPerCoreSec)}${bound})`,
+    );
   }
   if (S.capacity?.ours && S.capacity?.baseline) {
     const o = S.capacity.ours;
@@ -2302,7 +2601,15 @@ async function main() {
       }
     }
   }
-  for (const [name, fn] of Object.entries({ relay, latency, callsetup, fairness, cluster })) {
+  for (const [name, fn] of Object.entries({
+    relay,
+    latency,
+    callsetup,
+    sparse,
+    callrate,
+    fairness,
+    cluster,
+  })) {
     if (!ONLY.has(name)) continue;
     try {
       results.scenarios[name] = await fn();

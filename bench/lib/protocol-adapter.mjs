@@ -14,6 +14,7 @@ export function protocolOf(target) {
         sock.on('offer', (m) => fn('offer', m));
         sock.on('answer', (m) => fn('answer', m));
         sock.on('iceCandidate', (m) => fn('iceCandidate', m));
+        sock.on('iceCandidates', (m) => fn('iceCandidates', m));
       },
     };
   }

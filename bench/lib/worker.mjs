@@ -17,7 +17,10 @@
  *   snapshot                                         counters so far (monotonic)
  *   stop {drainMs}                                   stop sending, wait for in-flight acks
  *   samples                                          latency samples (ms) kept while recording, then clear
- *   callSetup {reps, timeoutMs, candidates}          sequential offer/answer/candidates exchanges
+ *   callSetup {reps, timeoutMs, candidates, maxMs}   sequential offer/answer/candidates exchanges (until
+ *                                                    `reps` are done or `maxMs` has passed)
+ *   callFlood {durationMs, candidates, batches, pairCount}  every pair sets up calls back to back
+ *                                                    (call-flood.mjs; call-setup throughput)
  *   status                                           sockets connected, unexpected disconnects
  *   close                                            disconnect every socket
  *   fairSetup, fairMeasure, floodStart, floodSnapshot, floodStop   fairness scenario (fairness-worker.mjs)
@@ -30,6 +33,7 @@ import { fairnessHandlers, closeFairness } from './fairness-worker.mjs';
 import { meshHandlers, closeMesh } from './mesh-worker.mjs';
 import { protocolOf } from './protocol-adapter.mjs';
 import { SDP, makeCandidate } from './payloads.mjs';
+import { createCallFlood } from './call-flood.mjs';
 
 const WORKER = process.env.BENCH_WORKER_ID || '0';
 const ACK_TIMEOUT_MS = Number(process.env.BENCH_ACK_TIMEOUT_MS || 10000);
@@ -46,6 +50,7 @@ function nowUs() {
 // ---------------------------------------------------------------- state
 
 let adapter = null;
+let targetName = null;
 let url = null;
 let urlB = null;
 const sockets = [];
@@ -105,6 +110,10 @@ function onSignal(peer, kind, msg) {
   counters.delivered++;
   if (mode === 'callSetup') {
     callSetupReceive(peer, kind, msg);
+    return;
+  }
+  if (mode === 'callFlood') {
+    callFlood.receive(peer, kind, msg);
     return;
   }
   if (recording && samples.length < MAX_SAMPLES) {
@@ -280,13 +289,14 @@ function sendCandidate(d) {
   });
 }
 
-async function runCallSetups({ reps, timeoutMs = 5000, candidates = 10, pairCount }) {
+async function runCallSetups({ reps, timeoutMs = 5000, candidates = 10, pairCount, maxMs = Infinity }) {
   stopSending();
   mode = 'callSetup';
   const use = pairs.slice(0, pairCount || pairs.length);
   const times = [];
   let failures = 0;
-  for (let r = 0; r < reps; r++) {
+  const until = performance.now() + maxMs;
+  for (let r = 0; r < reps && performance.now() < until; r++) {
     const pair = use[r % use.length];
     const t0 = performance.now();
     const ok = await new Promise((resolve) => {
@@ -320,6 +330,23 @@ async function runCallSetups({ reps, timeoutMs = 5000, candidates = 10, pairCoun
   }
   mode = 'idle';
   return { times, failures };
+}
+
+const callFlood = createCallFlood({
+  pairs: () => pairs,
+  send: (d, kind, payload, onAcked) => sendWithAck(d, kind, payload, onAcked),
+  batching: () => targetName === 'ours',
+  nextCandidate: () => ++seqGlobal,
+});
+
+async function runCallFlood(args) {
+  stopSending();
+  mode = 'callFlood';
+  try {
+    return await callFlood.flood(args);
+  } finally {
+    mode = 'idle';
+  }
 }
 
 // ---------------------------------------------------------------- connect and join
@@ -403,6 +430,7 @@ async function setup({
   url = u;
   urlB = uB || u;
   adapter = protocolOf(target);
+  targetName = target;
   closing = false;
   const t0 = performance.now();
   let next = 0;
@@ -487,6 +515,7 @@ const handlers = {
     return s;
   },
   callSetup: (a) => runCallSetups(a),
+  callFlood: (a) => runCallFlood(a),
   status: () => ({
     connected: sockets.filter((s) => s.connected).length,
     sockets: sockets.length,
