@@ -6,6 +6,7 @@ import { Webhook } from 'standardwebhooks';
 import {
   closeAll,
   connect,
+  cutTransport,
   join,
   metric,
   request,
@@ -14,6 +15,7 @@ import {
   startCluster,
   startServer,
   until,
+  untilDropped,
   type TestServer,
 } from '../support/harness';
 
@@ -122,6 +124,33 @@ describe('webhooks', () => {
       assert.equal(new Set(hook.verified.map((d) => d.id)).size, 6, 'each event has its own id');
     } finally {
       closeAll(a, b);
+    }
+  });
+
+  it('a peer whose connection drops and who resumes with its token is reported as peer.resumed, not as left', async () => {
+    const hook = await receiver();
+    cleanup.push(hook.close);
+    const server = await serverFor([hook.url], { RESUME_WINDOW_MS: '5000' });
+    const a = await connect(server.url);
+    const b = await connect(server.url);
+    let b2: Awaited<ReturnType<typeof connect>> | undefined;
+    try {
+      await join(a, 'wh-resume');
+      const { resumeToken } = await join(b, 'wh-resume');
+      cutTransport(b);
+      await untilDropped(server, b.peerId);
+      b2 = await connect(server.url, { auth: { resumeToken } });
+      await until(() => hook.verified.some((d) => d.type === 'peer.resumed'), 5000, 'peer.resumed');
+      const resumed = hook.verified.find((d) => d.type === 'peer.resumed')!;
+      assert.deepEqual(resumed.data, { peerId: b.peerId, roomIds: ['wh-resume'] });
+      // Give a wrongly sent peer.left time to arrive before saying there is none.
+      await sleep(300);
+      assert.deepEqual(
+        hook.verified.map((d) => d.type),
+        ['room.started', 'peer.joined', 'peer.joined', 'peer.resumed'],
+      );
+    } finally {
+      closeAll(a, b, b2);
     }
   });
 
