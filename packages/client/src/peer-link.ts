@@ -1,6 +1,8 @@
 import { type CandidateErrorInfo, SwitchboardError } from './errors.js';
 import type { Logger } from './logger.js';
 import { sdpSessionId } from './sdp.js';
+import { SerialQueue } from './serial-queue.js';
+import { rebuildWaitMs, StallWatchdog, type StallVerdict } from './stall-watchdog.js';
 
 /** Why an ICE restart started. */
 export type IceRestartReason = 'server' | 'local' | 'manual';
@@ -76,8 +78,14 @@ const MAX_HELD_CANDIDATES = 500;
 const RESTART_DEDUP_MS = 1500;
 /** How long a gathering round that ended with no candidate is given for late ones, or a new round, before it is reported. */
 const GATHERING_FAILURE_GRACE_MS = 1000;
-/** ICE restarts this side starts for one stretch of `checking` with working pairs (see armCheckingWatchdog). */
+/** ICE restarts this side starts for one stretch of `checking` with working pairs (see judgeChecking). */
 const MAX_CHECKING_RESTARTS = 2;
+/**
+ * How long a connection that rolled back its own first offer may gather nothing before it is taken
+ * for Chromium's glare stall (see judgeRollbackGathering). Chromium gathers its host candidates
+ * within milliseconds of the answer; the stall never gathers any.
+ */
+const ROLLBACK_GATHERING_STALL_MS = 1500;
 /** Longest wait for one incoming signal's browser operations before the next signal is handled. */
 const SIGNAL_TASK_TIMEOUT_MS = 10_000;
 
@@ -112,15 +120,20 @@ export class PeerLink {
   private candidateErrors: CandidateErrorInfo[] = [];
   private gatheringFailureReported = false;
   /** Incoming signals, applied one at a time in arrival order. */
-  private incoming: (() => Promise<void>)[] = [];
-  private incomingGeneration = 0;
-  private draining = false;
-  private watchdog: ReturnType<typeof setTimeout> | undefined;
-  private negotiationWatchdog: ReturnType<typeof setTimeout> | undefined;
-  /** An explicit renegotiation or restart is waiting to be judged by the negotiation watchdog. */
-  private negotiationWatchdogArmed = false;
+  private readonly incoming: SerialQueue;
+  /** A connection still `new` (see judgeStuck). */
+  private readonly stuckWatchdog: StallWatchdog;
+  /** An explicit renegotiation or ICE restart that does not settle (see judgeNegotiation). */
+  private readonly negotiationWatchdog: StallWatchdog;
+  /** ICE `checking` for good with working pairs (see judgeChecking). */
+  private readonly checkingWatchdog: StallWatchdog;
+  /** A first offer rolled back for the remote's, then nothing gathered (see judgeRollbackGathering). */
+  private readonly rollbackWatchdog: StallWatchdog;
+  /** Local candidates of the current connection's current gathering round. */
+  private gatheredThisRound = 0;
+  /** ICE restarts the checking watchdog started in the current stretch of `checking`. */
+  private checkingRestarts = 0;
   private gatheringCheck: ReturnType<typeof setTimeout> | undefined;
-  private checkingWatchdog: ReturnType<typeof setTimeout> | undefined;
   /** ICE is `checking` (the checking watchdog is armed when it starts to be). */
   private iceChecking = false;
   private lastReported = '';
@@ -149,6 +162,42 @@ export class PeerLink {
       localCandidates: 0,
       remoteCandidates: 0,
     };
+    this.incoming = new SerialQueue({
+      taskTimeoutMs: SIGNAL_TASK_TIMEOUT_MS,
+      onTimeout: () =>
+        options.logger.warn(
+          `a signal from ${this.remoteId} took over ${SIGNAL_TASK_TIMEOUT_MS} ms; moving on`,
+        ),
+      onError: (error) => options.logger.warn(`signal from ${this.remoteId} failed`, error),
+    });
+    const rebuildWait = rebuildWaitMs(options.stuckTimeoutMs, options.polite);
+    this.stuckWatchdog = new StallWatchdog({
+      timeoutMs: rebuildWait,
+      judge: () => this.judgeStuck(),
+      onStall: () => this.rebuildStalled(`connection to ${this.remoteId} stuck in "new"`),
+    });
+    this.negotiationWatchdog = new StallWatchdog({
+      timeoutMs: rebuildWait,
+      judge: () => this.judgeNegotiation(),
+      onStall: () =>
+        this.rebuildStalled(
+          `negotiation with ${this.remoteId} did not settle (${this.pendingNegotiation()})`,
+        ),
+    });
+    this.checkingWatchdog = new StallWatchdog({
+      timeoutMs: options.stuckTimeoutMs,
+      judge: () => this.judgeChecking(),
+      onStall: () => this.restartStuckChecking(),
+    });
+    this.rollbackWatchdog = new StallWatchdog({
+      timeoutMs:
+        options.stuckTimeoutMs > 0 ? Math.min(ROLLBACK_GATHERING_STALL_MS, options.stuckTimeoutMs) : 0,
+      judge: () => this.judgeRollbackGathering(),
+      onStall: () =>
+        this.rebuildStalled(
+          `connection to ${this.remoteId} gathered nothing after rolling back its first offer (Chromium's glare stall)`,
+        ),
+    });
     this.createPeerConnection();
   }
 
@@ -196,39 +245,7 @@ export class PeerLink {
   }
 
   private enqueue(task: () => Promise<void>): Promise<void> {
-    return new Promise<void>((resolve) => {
-      this.incoming.push(async () => {
-        try {
-          await withTimeout(task(), SIGNAL_TASK_TIMEOUT_MS, () =>
-            this.options.logger.warn(
-              `a signal from ${this.remoteId} took over ${SIGNAL_TASK_TIMEOUT_MS} ms; moving on`,
-            ),
-          );
-        } catch (error) {
-          this.options.logger.warn(`signal from ${this.remoteId} failed`, error);
-        } finally {
-          resolve();
-        }
-      });
-      if (!this.draining) void this.drainIncoming();
-    });
-  }
-
-  /** Runs queued signal tasks one at a time, in arrival order, until the queue is empty or reset. */
-  private async drainIncoming(): Promise<void> {
-    const generation = this.incomingGeneration;
-    this.draining = true;
-    while (this.incoming.length > 0 && generation === this.incomingGeneration && !this.closed) {
-      await (this.incoming.shift() as () => Promise<void>)();
-    }
-    if (generation === this.incomingGeneration) this.draining = false;
-  }
-
-  /** Abandons the task in progress (it belongs to a replaced connection) and goes on with the queue. */
-  private resetIncoming(): void {
-    this.incomingGeneration += 1;
-    this.draining = false;
-    if (this.incoming.length > 0) void this.drainIncoming();
+    return this.incoming.push(task);
   }
 
   private async applyOffer(sdp: string): Promise<void> {
@@ -274,6 +291,7 @@ export class PeerLink {
       if (pc !== this.pc || pc.localDescription?.type !== 'answer') return;
       this.diagnostics.answersSent += 1;
       this.hooks.sendAnswer(pc.localDescription.sdp);
+      if (collision && pc.connectionState === 'new') this.rollbackWatchdog.arm();
     } catch (error) {
       if (pc !== this.pc || this.closed) return;
       this.hooks.onError(
@@ -364,7 +382,7 @@ export class PeerLink {
    */
   async renegotiate(): Promise<void> {
     this.mayOffer = true;
-    this.armNegotiationWatchdog();
+    this.negotiationWatchdog.arm();
     await this.makeOffer(true);
   }
 
@@ -410,7 +428,7 @@ export class PeerLink {
     if (this.iceRestartPending && now - this.lastIceRestartAt < RESTART_DEDUP_MS) return;
     this.lastIceRestartAt = now;
     this.iceRestartPending = true;
-    this.armNegotiationWatchdog();
+    this.negotiationWatchdog.arm();
     this.diagnostics.iceRestarts += 1;
     this.options.logger.info(
       `restarting ICE with ${this.remoteId} (${reason}${attempt ? ` #${attempt}` : ''})`,
@@ -484,18 +502,20 @@ export class PeerLink {
    */
   signalingRestored(): void {
     if (this.closed) return;
-    if (this.negotiationWatchdogArmed) this.armNegotiationWatchdog();
-    if (this.pc.connectionState === 'new') this.armWatchdog();
+    this.negotiationWatchdog.rearmIfArmed();
+    if (this.pc.connectionState === 'new') this.stuckWatchdog.arm();
   }
 
   /** Closes the link for good; safe to call twice. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.watchdog);
-    clearTimeout(this.negotiationWatchdog);
+    this.incoming.close();
+    this.stuckWatchdog.disarm();
+    this.rollbackWatchdog.disarm();
+    this.negotiationWatchdog.disarm();
+    this.checkingWatchdog.disarm();
     clearTimeout(this.gatheringCheck);
-    clearTimeout(this.checkingWatchdog);
     this.teardown(this.pc);
   }
 
@@ -539,13 +559,13 @@ export class PeerLink {
       void this.makeOffer(false);
     };
     // Candidates of the current gathering round: none at its end means nothing can connect.
-    let gatheredThisRound = 0;
+    this.gatheredThisRound = 0;
     let endSentThisRound = false;
     pc.onicecandidate = (event) => {
       if (pc !== this.pc) return;
       const candidate = event.candidate;
       if (candidate && candidate.candidate !== '') {
-        gatheredThisRound += 1;
+        this.gatheredThisRound += 1;
         this.diagnostics.localCandidates += 1;
         this.hooks.sendCandidate(candidate.toJSON());
       } else if (candidate) {
@@ -570,11 +590,11 @@ export class PeerLink {
     pc.onicegatheringstatechange = () => {
       if (pc !== this.pc) return;
       if (pc.iceGatheringState === 'gathering') {
-        gatheredThisRound = 0;
+        this.gatheredThisRound = 0;
         endSentThisRound = false;
       } else if (
         pc.iceGatheringState === 'complete' &&
-        gatheredThisRound === 0 &&
+        this.gatheredThisRound === 0 &&
         !this.gatheringFailureReported
       ) {
         // Judged after a grace: a round abandoned for another reports `complete` with nothing,
@@ -583,7 +603,7 @@ export class PeerLink {
         clearTimeout(this.gatheringCheck);
         this.gatheringCheck = setTimeout(() => {
           if (pc !== this.pc || this.closed || this.gatheringFailureReported) return;
-          if (gatheredThisRound > 0 || pc.iceGatheringState !== 'complete') return;
+          if (this.gatheredThisRound > 0 || pc.iceGatheringState !== 'complete') return;
           this.gatheringFailureReported = true;
           const policy = this.rtcConfiguration.iceTransportPolicy ?? 'all';
           this.hooks.onError(
@@ -610,7 +630,7 @@ export class PeerLink {
       this.renegotiateWhenStable = false;
       void this.makeOffer(false);
     };
-    this.armWatchdog();
+    this.stuckWatchdog.arm();
   }
 
   private onStateChange(): void {
@@ -622,8 +642,11 @@ export class PeerLink {
     if (connectionState === 'connected') this.candidateErrors = [];
     if (connectionState === 'failed' && this.options.iceRestartSide) void this.restartIce('local');
     const checking = iceConnectionState === 'checking';
-    if (checking && !this.iceChecking) this.armCheckingWatchdog(0);
-    if (!checking) clearTimeout(this.checkingWatchdog);
+    if (checking && !this.iceChecking) {
+      this.checkingRestarts = 0;
+      this.checkingWatchdog.arm();
+    }
+    if (!checking) this.checkingWatchdog.disarm();
     this.iceChecking = checking;
     this.hooks.onStateChange(connectionState, iceConnectionState);
   }
@@ -637,113 +660,100 @@ export class PeerLink {
    * restarts ICE itself, whichever side of the pair it is (a collision is resolved as any other).
    * Not while checks fail (an outage): that is the iceRestartSide's and the server's business.
    */
-  private armCheckingWatchdog(restartsSoFar: number): void {
-    clearTimeout(this.checkingWatchdog);
-    const base = this.options.stuckTimeoutMs;
-    if (base <= 0 || restartsSoFar >= MAX_CHECKING_RESTARTS) return;
+  private async judgeChecking(): Promise<StallVerdict> {
     const pc = this.pc;
-    this.checkingWatchdog = setTimeout(() => void this.checkChecking(pc, restartsSoFar), base);
-  }
-
-  private async checkChecking(pc: RTCPeerConnection, restartsSoFar: number): Promise<void> {
-    if (this.closed || pc !== this.pc || pc.iceConnectionState !== 'checking') return;
+    const stillChecking = () => !this.closed && pc === this.pc && pc.iceConnectionState === 'checking';
+    if (!stillChecking()) return 'settled';
     let succeeded = false;
     try {
       (await pc.getStats()).forEach((s: { type: string; state?: string }) => {
         if (s.type === 'candidate-pair' && s.state === 'succeeded') succeeded = true;
       });
     } catch {
-      return;
+      return 'settled';
     }
-    if (this.closed || pc !== this.pc || pc.iceConnectionState !== 'checking') return;
-    if (!succeeded) {
-      this.armCheckingWatchdog(restartsSoFar);
-      return;
-    }
+    if (!stillChecking()) return 'settled';
+    return succeeded ? 'stalled' : 'postpone';
+  }
+
+  private restartStuckChecking(): void {
     this.options.logger.info(
       `ICE with ${this.remoteId} still checking after ${this.options.stuckTimeoutMs} ms with working candidate pairs; restarting ICE`,
     );
     this.lastIceRestartAt = 0; // not a repeat of an earlier restart: do not let the spacing skip it
+    this.checkingRestarts += 1;
     void this.restartIce('local');
-    this.armCheckingWatchdog(restartsSoFar + 1);
+    if (this.checkingRestarts < MAX_CHECKING_RESTARTS) this.checkingWatchdog.arm();
   }
 
-  private armWatchdog(): void {
-    clearTimeout(this.watchdog);
-    const base = this.options.stuckTimeoutMs;
-    if (base <= 0) return;
-    // The polite side waits longer so that both sides rarely rebuild at the same moment.
-    this.watchdog = setTimeout(() => this.checkStuck(), this.options.polite ? base * 2 : base);
-  }
-
-  private checkStuck(): void {
+  /**
+   * Chromium's glare stall: a connection that rolled back its own first offer for the remote's and
+   * answered it sometimes never gathers a candidate (`new`, gathering `gathering`, none gathered,
+   * still so 5 s later) although both descriptions are set. Reproduced with two bare
+   * RTCPeerConnections and the W3C perfect negotiation example, no SDK
+   * (scripts/chromium-glare-stall.mjs: 5 of 1,300 initial glares). Judged from that signature,
+   * soon after the answer, rather than by the stuck watchdog's longer wait; like it, the link is
+   * rebuilt (restartIce() did not cure it).
+   */
+  private judgeRollbackGathering(): StallVerdict {
     const pc = this.pc;
-    if (this.closed || pc.connectionState !== 'new') return;
-    if (!this.hooks.signalingUp()) {
-      this.armWatchdog(); // judged once signaling is back (see signalingRestored)
-      return;
-    }
-    if (pc.iceGatheringState === 'complete' && this.gatheringFailureReported) return; // a configuration problem, reported already
-    if (this.diagnostics.recreations >= this.options.maxRecreations) {
-      this.hooks.onError(SwitchboardError.connectionStuck(this.remoteId, this.diagnostics.recreations));
-      return;
-    }
-    this.options.logger.info(`connection to ${this.remoteId} stuck in "new"; recreating it`);
-    this.recreate(true);
-    // A signal still being applied to the stuck connection may never finish: do not wait for it.
-    this.resetIncoming();
+    if (this.closed || pc.connectionState !== 'new') return 'settled';
+    if (this.gatheredThisRound > 0 || pc.iceGatheringState !== 'gathering') return 'settled';
+    if (!this.hooks.signalingUp()) return 'postpone';
+    return 'stalled';
+  }
+
+  private judgeStuck(): StallVerdict {
+    const pc = this.pc;
+    if (this.closed || pc.connectionState !== 'new') return 'settled';
+    // Judged once signaling is back (see signalingRestored): queued signals cannot be answered.
+    if (!this.hooks.signalingUp()) return 'postpone';
+    // A configuration problem, reported already: a new connection would gather nothing either.
+    if (pc.iceGatheringState === 'complete' && this.gatheringFailureReported) return 'settled';
+    return 'stalled';
   }
 
   /**
    * An explicit renegotiation or ICE restart must settle: back to `stable` with nothing pending.
    * Seen in CI: after both sides restarted ICE at once, neither sent an offer nor changed state
-   * again. Like a link stuck in `new`, such a link is rebuilt rather than trusted; the polite side
-   * waits twice as long so both rarely rebuild at once.
+   * again. That was ours (an offer made while a remote offer was applied, see makeOffer) and is
+   * fixed there; the watchdog stays as the net for what is not known yet (e.g. a lost signal). Like
+   * a link stuck in `new`, such a link is rebuilt rather than trusted.
    */
-  private armNegotiationWatchdog(): void {
-    clearTimeout(this.negotiationWatchdog);
-    const base = this.options.stuckTimeoutMs;
-    if (base <= 0) return;
-    this.negotiationWatchdogArmed = true;
-    this.negotiationWatchdog = setTimeout(
-      () => this.checkNegotiation(),
-      this.options.polite ? base * 2 : base,
-    );
+  private judgeNegotiation(): StallVerdict {
+    if (this.closed) return 'settled';
+    // An offer queued while signaling is down cannot settle. Rebuilding would only drop the media
+    // and data that still flow (seen when a resume took longer than the watchdog's wait).
+    if (!this.hooks.signalingUp()) return 'postpone';
+    const settled =
+      this.pc.signalingState === 'stable' &&
+      !this.makingOffer &&
+      !this.renegotiateWhenStable &&
+      !this.iceRestartPending;
+    return settled ? 'settled' : 'stalled';
   }
 
-  private checkNegotiation(): void {
-    const pc = this.pc;
-    if (this.closed) return;
-    if (!this.hooks.signalingUp()) {
-      // An offer queued while signaling is down cannot settle. Rebuilding would only drop the media
-      // and data that still flow (seen when a resume took longer than the watchdog's wait).
-      this.armNegotiationWatchdog();
-      return;
-    }
-    this.negotiationWatchdogArmed = false;
-    const pending = {
-      signalingState: pc.signalingState,
+  /** What an unsettled negotiation is waiting for, for the log. */
+  private pendingNegotiation(): string {
+    return JSON.stringify({
+      signalingState: this.pc.signalingState,
       makingOffer: this.makingOffer,
       renegotiateWhenStable: this.renegotiateWhenStable,
       iceRestartPending: this.iceRestartPending,
-    };
-    if (
-      pc.signalingState === 'stable' &&
-      !this.makingOffer &&
-      !this.renegotiateWhenStable &&
-      !this.iceRestartPending
-    ) {
-      return;
-    }
+    });
+  }
+
+  /** A watchdog found the link stalled: rebuild it, or report it once the rebuilds are used up. */
+  private rebuildStalled(what: string): void {
+    if (this.closed) return;
     if (this.diagnostics.recreations >= this.options.maxRecreations) {
       this.hooks.onError(SwitchboardError.connectionStuck(this.remoteId, this.diagnostics.recreations));
       return;
     }
-    this.options.logger.info(
-      `negotiation with ${this.remoteId} did not settle (${JSON.stringify(pending)}); recreating the connection`,
-    );
+    this.options.logger.info(`${what}; recreating the connection`);
     this.recreate(true);
-    this.resetIncoming();
+    // A signal still being applied to the stalled connection may never finish: do not wait for it.
+    this.incoming.reset();
   }
 
   /** Replaces the RTCPeerConnection; with `offer`, this side sends the fresh offer. */
@@ -756,7 +766,8 @@ export class PeerLink {
     this.settingRemoteAnswerPending = false;
     this.applyingOffer = false;
     this.iceChecking = false;
-    clearTimeout(this.checkingWatchdog);
+    this.checkingWatchdog.disarm();
+    this.rollbackWatchdog.disarm();
     this.renegotiateWhenStable = false;
     this.iceRestartPending = false;
     this.heldCandidates = [];
@@ -774,8 +785,7 @@ export class PeerLink {
   }
 
   private teardown(pc: RTCPeerConnection): void {
-    clearTimeout(this.negotiationWatchdog);
-    this.negotiationWatchdogArmed = false;
+    this.negotiationWatchdog.disarm();
     pc.onnegotiationneeded = null;
     pc.onicecandidate = null;
     pc.onicecandidateerror = null;
@@ -790,18 +800,6 @@ export class PeerLink {
       // already closed
     }
   }
-}
-
-/** Settles with `promise`, or after `ms` (calling `onTimeout`) if it has not settled by then. */
-function withTimeout(promise: Promise<void>, ms: number, onTimeout: () => void): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(() => {
-      onTimeout();
-      resolve();
-    }, ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function errorText(error: unknown): string {
