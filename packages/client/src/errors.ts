@@ -1,3 +1,5 @@
+import type { ErrorCode } from '@switchboard/protocol';
+
 /** Why an SDK operation or a call failed. Emitted as `SwitchboardError.reason`. */
 export const ErrorReason = {
   /** The signaling server could not be reached and the reconnect policy gave up. */
@@ -17,7 +19,11 @@ export const ErrorReason = {
   IceGatheringFailed: 'ice-gathering-failed',
   /** Applying or creating a session description failed. */
   NegotiationFailed: 'negotiation-failed',
-  /** A peer connection never left `new` even after being recreated. */
+  /**
+   * A peer connection kept getting stuck after `maxRecreations` rebuilds: it never left `new`
+   * (Chromium's glare stall), or a renegotiation or ICE restart never settled back to `stable`.
+   * Neither watchdog runs when `stuckConnectionTimeoutMs` is 0.
+   */
   ConnectionStuck: 'connection-stuck',
   /**
    * The server refused the access token, and no new one could fix it. `code`: `UNAUTHORIZED` (the
@@ -40,9 +46,17 @@ export const ErrorReason = {
   Removed: 'removed',
   /** The operation needs an open client, but `close()` was called. */
   Closed: 'closed',
+  /** A method was given a peer id that is not (or no longer) in the room (`getStats`, `renegotiate`, `restartIce`). */
+  UnknownPeer: 'unknown-peer',
 } as const;
 
 export type ErrorReason = (typeof ErrorReason)[keyof typeof ErrorReason];
+
+/**
+ * `SwitchboardError.code`: the server's wire code when it refused something, or `ROOM_CLOSED` when
+ * an operator closed the room (a `roomClosed` event, not a refusal).
+ */
+export type SwitchboardErrorCode = ErrorCode | 'ROOM_CLOSED';
 
 /** One `icecandidateerror` seen while gathering. */
 export interface CandidateErrorInfo {
@@ -51,7 +65,10 @@ export interface CandidateErrorInfo {
   errorText: string;
 }
 
-/** The error type of every `error` event and rejected promise of the SDK. */
+/**
+ * The error type of every `error` event and rejected promise of the SDK (options refused by the
+ * constructor throw `TypeError`, as does an invalid `DefaultReconnectPolicy` table `RangeError`).
+ */
 export class SwitchboardError extends Error {
   override readonly name = 'SwitchboardError';
 
@@ -62,10 +79,11 @@ export class SwitchboardError extends Error {
     readonly extra: {
       /** The remote peer concerned, when the error is about one link. */
       peerId?: string;
-      /** The server's error code (`ErrorCode` of the protocol), when the server refused something. */
-      code?: string;
+      /** The server's error code, when the server refused something. */
+      code?: SwitchboardErrorCode;
       /** Candidate errors behind an `ice-gathering-failed`. */
       candidateErrors?: CandidateErrorInfo[];
+      /** The underlying error (a browser exception, a Socket.IO error), when there is one; also `error.cause`. */
       cause?: unknown;
     } = {},
   ) {
@@ -76,7 +94,8 @@ export class SwitchboardError extends Error {
     return this.extra.peerId;
   }
 
-  get code(): string | undefined {
+  /** The server's error code (`ErrorCode` of the protocol) when it refused something; see {@link SwitchboardErrorCode}. */
+  get code(): SwitchboardErrorCode | undefined {
     return this.extra.code;
   }
 
@@ -87,7 +106,7 @@ export class SwitchboardError extends Error {
     );
   }
 
-  static joinRejected(roomId: string, code: string, message: string): SwitchboardError {
+  static joinRejected(roomId: string, code: ErrorCode, message: string): SwitchboardError {
     return new SwitchboardError(
       ErrorReason.JoinRejected,
       `joining room "${roomId}" was refused: ${code}: ${message}`,
@@ -97,7 +116,7 @@ export class SwitchboardError extends Error {
     );
   }
 
-  static signalRejected(event: string, peerId: string, code: string, message: string): SwitchboardError {
+  static signalRejected(event: string, peerId: string, code: ErrorCode, message: string): SwitchboardError {
     return new SwitchboardError(
       ErrorReason.SignalRejected,
       `${event} to ${peerId} was refused: ${code}: ${message}`,
@@ -108,11 +127,11 @@ export class SwitchboardError extends Error {
     );
   }
 
-  static signalTimeout(event: string, peerId: string, attempts: number): SwitchboardError {
+  static signalTimeout(event: string, peerId: string, attempts: number, cause?: unknown): SwitchboardError {
     return new SwitchboardError(
       ErrorReason.SignalTimeout,
       `${event} to ${peerId} was not acknowledged after ${attempts} attempts`,
-      { peerId },
+      { peerId, cause },
     );
   }
 
@@ -158,7 +177,7 @@ export class SwitchboardError extends Error {
    * The server refused the token. `code` is the server's (`UNAUTHORIZED`, `TOKEN_EXPIRED`,
    * `FORBIDDEN`), `detail` its message.
    */
-  static unauthorized(code: string, detail: string, cause?: unknown): SwitchboardError {
+  static unauthorized(code: ErrorCode, detail: string, cause?: unknown): SwitchboardError {
     const what =
       code === 'TOKEN_EXPIRED'
         ? 'the access token expired and there is no getToken to renew it'
@@ -184,6 +203,10 @@ export class SwitchboardError extends Error {
         : `an operator closed the room; not reconnecting: ${detail}`,
       { code },
     );
+  }
+
+  static unknownPeer(peerId: string): SwitchboardError {
+    return new SwitchboardError(ErrorReason.UnknownPeer, `unknown peer ${peerId}`, { peerId });
   }
 
   static closed(): SwitchboardError {

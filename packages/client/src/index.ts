@@ -18,7 +18,12 @@ export {
   type CandidateSummary,
 } from './switchboard-client.js';
 export { ConnectionState } from './connection-state.js';
-export { SwitchboardError, ErrorReason, type CandidateErrorInfo } from './errors.js';
+export {
+  SwitchboardError,
+  ErrorReason,
+  type CandidateErrorInfo,
+  type SwitchboardErrorCode,
+} from './errors.js';
 export {
   DefaultReconnectPolicy,
   DEFAULT_RECONNECT_DELAYS_MS,

@@ -13,7 +13,7 @@ import type {
   SignalAckEvent,
   SignalResponse,
 } from '@switchboard/protocol';
-import { TokenBucket } from '@switchboard/protocol';
+import { ErrorCode, TokenBucket, type WireError } from '@switchboard/protocol';
 import { SwitchboardError } from './errors.js';
 import { InboundSequencer } from './inbound-sequencer.js';
 import type { Logger } from './logger.js';
@@ -23,7 +23,20 @@ import type { ReconnectPolicy } from './reconnect-policy.js';
 const MAX_RATE_LIMITED_RETRIES = 20;
 
 /** The Socket.IO client socket of the protocol, events typed in both directions. */
-export type SignalSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+type SignalSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
+
+/**
+ * Server events about rooms, handed to the owner as they arrive (`SignalChannel.onRoomEvent`). The
+ * channel handles the session and signal events itself.
+ */
+export type RoomEvent =
+  | 'peerJoined'
+  | 'peerLeft'
+  | 'iceRestartRequired'
+  | 'connectionFailed'
+  | 'roomClosed'
+  | 'serverMessage'
+  | 'disconnectReason';
 
 /** Signals relayed to one peer: sent at least once, in order, kept across reconnects. */
 export type SignalEvent = 'offer' | 'answer' | 'iceCandidate';
@@ -34,7 +47,7 @@ export type SignalMessage<E extends SignalEvent> = E extends 'iceCandidate'
   : SdpSignalMessage;
 
 /** Requests that are only meaningful on the current connection (not queued across reconnects). */
-export type RequestEvent = 'joinRoom' | 'leaveRoom' | 'connectionState' | 'refreshToken';
+export type RequestEvent = 'joinRoom' | 'leaveRoom' | 'connectionState' | 'callQuality' | 'refreshToken';
 
 /** The acknowledgement an event's callback receives. */
 export type AckOf<E extends keyof ClientToServerEvents> = Parameters<
@@ -124,10 +137,11 @@ interface Attempt {
  * The signaling transport: one Socket.IO socket on the protocol namespace (WebSocket only),
  * its reconnect loop driven by a {@link ReconnectPolicy}, session resume (Socket.IO recovery,
  * else the resume token), and an outbox that delivers signals at least once and in order.
- * It knows nothing about rooms or peer connections.
+ * It knows nothing about rooms or peer connections: room events go to whoever subscribed with
+ * `onRoomEvent`, and the socket itself stays inside.
  */
 export class SignalChannel {
-  readonly socket: SignalSocket;
+  private readonly socket: SignalSocket;
   private resumeToken: string | null = null;
   private ready = false;
   private closed = false;
@@ -194,6 +208,25 @@ export class SignalChannel {
   onSignal<E extends SignalEvent>(event: E, handler: (message: SignalMessage<E>) => void): void {
     const listener = (message: SignalMessage<E>) => this.inbound.accept(message.seq, () => handler(message));
     this.socket.on(event, listener as never);
+  }
+
+  /** Subscribes to a server event about rooms (see {@link RoomEvent}). */
+  onRoomEvent<E extends RoomEvent>(event: E, listener: ServerToClientEvents[E]): void {
+    // Socket.IO's overloads cannot be picked from a generic event name; the listener type is checked above.
+    this.socket.on(event, listener as never);
+  }
+
+  /** True while the socket is connected (the session may still be settling; see `isReady`). */
+  get isConnected(): boolean {
+    return this.socket.connected;
+  }
+
+  /**
+   * Drops the current connection as if the network had: the channel reconnects (and resumes) on its
+   * own. For a request the server did not answer, or refused as shutting down.
+   */
+  dropConnection(): void {
+    this.socket.io.engine?.close();
   }
 
   /** True while connected and the session is settled: signals go out at once. */
@@ -344,7 +377,7 @@ export class SignalChannel {
       this.options.logger.warn('no answer to the resume token; rejoining');
       this.finish(attempt, {
         kind: 'resume-failed',
-        error: { code: 'RESUME_REJECTED', message: 'no answer to the resume token' },
+        error: { code: ErrorCode.RESUME_REJECTED, message: 'no answer to the resume token' },
       });
     }, this.options.resumeTimeoutMs);
   }
@@ -437,12 +470,6 @@ export class SignalChannel {
     this.retryTimer = setTimeout(() => this.connectNow(), delayMs);
   }
 
-  /** Starts a new connection loop after the policy gave up (`connect()` called again). */
-  restart(): void {
-    if (this.closed || this.socket.connected) return;
-    this.open();
-  }
-
   // ---- outbox ----
 
   /**
@@ -518,7 +545,7 @@ export class SignalChannel {
       entry.timeouts += 1;
       if (entry.timeouts >= this.options.maxSendAttempts) {
         this.remove(entry);
-        const failure = SwitchboardError.signalTimeout(entry.event, entry.to, entry.timeouts);
+        const failure = SwitchboardError.signalTimeout(entry.event, entry.to, entry.timeouts, error);
         entry.reject(failure);
         this.hooks.onSignalFailed(failure, entry.to, entry.event);
         return;
@@ -555,7 +582,7 @@ export class SignalChannel {
       entry.resolve({ duplicate: result.duplicate, queued: result.queued });
       return;
     }
-    const wire = result.error ?? { code: 'INTERNAL', message: 'refused without a reason' };
+    const wire: WireError = result.error ?? { code: ErrorCode.INTERNAL, message: 'refused without a reason' };
     if (wire.code === 'STALE_SEQUENCE' && entry.transmissions > 1) {
       // A retransmission of something the server already took (it checked the sequence first).
       entry.resolve({ duplicate: true });

@@ -372,8 +372,8 @@ test('SwitchboardClient fetching ICE servers sends the latest token as Authoriza
     await client.connect();
     // The fetch that ICE restarts and expiring TURN credentials trigger (no peers here to trigger it).
     const servers = await (
-      client as unknown as { refreshIceServers(): Promise<RTCIceServer[] | null> }
-    ).refreshIceServers();
+      client as unknown as { iceServers: { refresh(): Promise<RTCIceServer[] | null> } }
+    ).iceServers.refresh();
     assert.deepEqual(servers, []);
     assert.equal(stub.iceServerRequests.length, 1);
     assert.equal(stub.iceServerRequests[0], `Bearer ${String(stub.handshakes[0].token)}`);

@@ -45,7 +45,8 @@ test('SwitchboardClient whose session another connection resumes gets SESSION_RE
   try {
     const joined = await client.connect();
     // The resume token the SDK holds, as another tab or device of the same user would present it.
-    const resumeToken = (client as unknown as { channel: { resumeToken: string } }).channel.resumeToken;
+    const resumeToken = (client as unknown as { session: { channel: { resumeToken: string } } }).session
+      .channel.resumeToken;
     assert.ok(resumeToken);
     other.auth = { token: await mintToken({ sub: 'dana', room: 'r' }), resumeToken };
     const resumed = new Promise<{ peerId: string }>((resolve) => other.once('resumed', resolve));

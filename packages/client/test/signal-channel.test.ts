@@ -104,7 +104,7 @@ test('SignalChannel.send() while the socket is down queues the signals and flush
   let sent: Promise<unknown>[] = [];
   // The signals are sent the moment the loss is noticed, before the reconnection.
   const { channel, outcomes } = openChannel(stub.url, undefined, undefined, () => {
-    assert.equal(channel.socket.connected, false);
+    assert.equal(channel.isConnected, false);
     sent = [1, 2, 3].map((n) => channel.send('offer', offer(n)));
   });
   try {
