@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { SignalStep } from '../webrtc/store/state-store';
 
 /** Nest injection token of the {@link DeliveryLog} (null on one instance). */
 export const DELIVERY_LOG = Symbol('DELIVERY_LOG');
@@ -21,8 +22,12 @@ export type Replay = { entries: LoggedSignal[] } | { gap: true };
  * promise with Socket.IO's connection state recovery, without a log.
  */
 export interface DeliveryLog {
-  /** Numbers `payload` with the peer's next `seq`, logs it and returns the seq. */
-  append(peerId: string, event: string, payload: Record<string, unknown>): Promise<number>;
+  /**
+   * Where the state store's `StateStore.admitSignal` numbers and logs a signal for `peerId`
+   * (keys relative to the store's prefix: the log lives beside the state it is decided with), and
+   * how much it keeps.
+   */
+  target(peerId: string): LogTarget;
   /** Entries kept per peer. */
   readonly maxEntries: number;
   /** The entries after `lastSeq`, oldest first; `gap` when the log no longer reaches back that far. */
@@ -33,8 +38,33 @@ export interface DeliveryLog {
   forget(peerId: string): Promise<void>;
 }
 
+/** A peer's log as `StateStore.admitSignal` appends to it. */
+export type LogTarget = Pick<
+  SignalStep['log'],
+  'seqKey' | 'listKey' | 'maxEntries' | 'entryTtlMs' | 'sequenceTtlMs'
+>;
+
+/**
+ * The text logged for a signal (after `<seq> `, which the store prepends): `{"e":event,"p":payload}`.
+ * With `candidates` (a batch), the store puts the fresh ones' JSON between `head` and `tail`; the
+ * payload must not hold them itself.
+ */
+export function logEntry(
+  event: string,
+  payload: Record<string, unknown>,
+  candidates?: unknown[],
+): Pick<SignalStep['log'], 'head' | 'items' | 'tail'> {
+  if (!candidates) return { head: JSON.stringify({ e: event, p: payload }), tail: '' };
+  // The payload always has its roomId and sender, so the rest of the object is never empty.
+  return {
+    head: `{"e":${JSON.stringify(event)},"p":{"candidates":[`,
+    items: candidates.map((c) => JSON.stringify(c)),
+    tail: `],${JSON.stringify(payload).slice(1)}}`,
+  };
+}
+
 export interface RedisDeliveryLogOptions {
-  /** Prepended to every key. */
+  /** Prepended to every key: the state store's prefix. */
   keyPrefix: string;
   /** Entries kept per peer; older ones are trimmed. */
   maxEntries: number;
@@ -44,60 +74,27 @@ export interface RedisDeliveryLogOptions {
   sequenceTtlMs: number;
 }
 
-type AppendCommand = (
-  seqKey: string,
-  logKey: string,
-  entry: string,
-  maxEntries: number,
-  entryTtlMs: number,
-  sequenceTtlMs: number,
-) => Promise<number>;
-
-// Numbering and logging are one step, so the log's order is the sequence's order whichever
-// instances append at once. The entry is stored as "<seq> <json>".
-const APPEND = `
-local max = tonumber(ARGV[2])
-local seq = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('RPUSH', KEYS[2], seq .. ' ' .. ARGV[1])
-redis.call('LTRIM', KEYS[2], -max, -1)
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return seq
-`;
-
 /**
  * The delivery log in Redis: per peer a counter (`dseq:{peerId}`) and a capped list
- * (`dlog:{peerId}`), in one hash slot. One `EVALSHA` per signal; a replay is one `GET` and one
- * `LRANGE` in a transaction.
+ * (`dlog:{peerId}`) of `"<seq> <entry>"` lines, in one hash slot. Signals are numbered and
+ * appended by the state store's `admitSignal`, in the script that decides them (numbering and
+ * logging in one step, so the log's order is the sequence's order whichever instances append at
+ * once); its `keyPrefix` must be the store's. A replay is one `GET` and one `LRANGE` in a
+ * transaction.
  */
 export class RedisDeliveryLog implements DeliveryLog {
-  private readonly append$: AppendCommand;
-
   constructor(
     private readonly redis: Redis,
     private readonly options: RedisDeliveryLogOptions,
-  ) {
-    redis.defineCommand('switchboardLogAppend', { numberOfKeys: 2, lua: APPEND });
-    const commands = redis as unknown as { switchboardLogAppend: AppendCommand };
-    this.append$ = commands.switchboardLogAppend.bind(redis);
-  }
+  ) {}
 
   get maxEntries(): number {
     return this.options.maxEntries;
   }
 
-  async append(peerId: string, event: string, payload: Record<string, unknown>): Promise<number> {
+  target(peerId: string): LogTarget {
     const { maxEntries, entryTtlMs, sequenceTtlMs } = this.options;
-    return Number(
-      await this.append$(
-        this.seqKey(peerId),
-        this.logKey(peerId),
-        JSON.stringify({ e: event, p: payload }),
-        maxEntries,
-        entryTtlMs,
-        sequenceTtlMs,
-      ),
-    );
+    return { seqKey: `dseq:{${peerId}}`, listKey: `dlog:{${peerId}}`, maxEntries, entryTtlMs, sequenceTtlMs };
   }
 
   async since(peerId: string, lastSeq: number): Promise<Replay> {
@@ -133,10 +130,10 @@ export class RedisDeliveryLog implements DeliveryLog {
   }
 
   private seqKey(peerId: string): string {
-    return `${this.options.keyPrefix}dseq:{${peerId}}`;
+    return this.options.keyPrefix + this.target(peerId).seqKey;
   }
 
   private logKey(peerId: string): string {
-    return `${this.options.keyPrefix}dlog:{${peerId}}`;
+    return this.options.keyPrefix + this.target(peerId).listKey;
   }
 }

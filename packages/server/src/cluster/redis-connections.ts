@@ -70,9 +70,15 @@ export class RedisConnections implements StoreHealth {
         // queue for a reconnection: a request is answered UNAVAILABLE in bounded time, and the
         // adapter delivers an emit to this instance's own sockets without waiting for its publish.
         // The subscriber keeps the queue: ioredis resubscribes it when Redis is back.
+        // Commands issued in the same tick (by different sockets' requests, or a relay's publish
+        // and the next one's script) leave in one write, and their replies come back in one read.
         ...(name === 'sub'
           ? {}
-          : { enableOfflineQueue: false, commandTimeout: options.commandTimeoutMs ?? 2000 }),
+          : {
+              enableOfflineQueue: false,
+              commandTimeout: options.commandTimeoutMs ?? 2000,
+              enableAutoPipelining: true,
+            }),
       });
       // Without a listener ioredis prints every failed reconnection attempt to stderr; report the
       // first of each outage instead.

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdapterTraffic } from '../cluster/cluster-adapter';
 import type { Awaitable } from '../common/awaitable';
+import type { IceRestartOutcome } from '../webrtc/signaling.service';
 
 /** What the gauges read at scrape time. */
 export interface MetricSources {
@@ -48,6 +49,7 @@ export class MetricsService implements AdapterTraffic {
   private readonly callPairs: Counter<'local' | 'remote' | 'protocol'>;
   private readonly callFailures: Counter<'reason'>;
   private readonly callRtt: Histogram;
+  private readonly iceRestarts: Counter;
   private readonly sizes = new Map<string, () => number>();
   private readonly info: Gauge<'instance_id' | 'state_store' | 'adapter'>;
   /** Adapter messages since the last scrape (one per relayed signal on Redis: kept as plain numbers, like the tallies). */
@@ -141,6 +143,12 @@ export class MetricsService implements AdapterTraffic {
       labelNames: ['reason'],
       registers: [this.registry],
     });
+    this.iceRestarts = new Counter({
+      name: 'switchboard_ice_restarts_total',
+      help: 'ICE restarts the server orchestrated, by outcome: requested (one per request to a peer), recovered (a pair connected again after at least one request), exhausted (ICE_RESTART_MAX_ATTEMPTS used up: connectionFailed)',
+      labelNames: ['outcome'],
+      registers: [this.registry],
+    });
     this.callRtt = new Histogram({
       name: 'switchboard_call_rtt_seconds',
       help: "Selected candidate pair's round-trip time when the link connected",
@@ -229,6 +237,11 @@ export class MetricsService implements AdapterTraffic {
         remote: report.remoteCandidateType,
         protocol: report.protocol ?? 'udp',
       });
+  }
+
+  /** Counts an orchestrated ICE restart's step: a request, a recovery after requests, or giving up. */
+  iceRestart(outcome: IceRestartOutcome): void {
+    this.iceRestarts.inc({ outcome });
   }
 
   webhookOutcome(outcome: 'delivered' | 'retried' | 'dropped' | 'failed'): void {

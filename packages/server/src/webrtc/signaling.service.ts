@@ -17,13 +17,14 @@ import { after, type Awaitable } from '../common/awaitable';
 import type { Clock } from '../common/clock';
 import type { Presence } from './presence';
 import { NO_EVENTS, type EventSink } from '../webhooks/webhook-dispatcher';
-import type { DeliveryLog, Replay } from '../cluster/delivery-log';
+import { logEntry, type DeliveryLog, type Replay } from '../cluster/delivery-log';
 import type { IceCandidateBufferService, HeldSignal } from './services/ice-candidate-buffer.service';
 import type { IceServerManagerService } from './services/ice-server-manager.service';
 import type { PeerConnectionTrackerService } from './services/peer-connection-tracker.service';
 import type { PeerSessionService } from './services/peer-session.service';
 import type { RoomRegistryService } from './services/room-registry.service';
 import type { SignalingStateMachineService, SignalKind } from './services/signaling-state-machine.service';
+import type { SignalStep } from './store/state-store';
 
 /** The Socket.IO room every socket of a peer is in; signals are emitted to it. */
 export const peerChannel = (peerId: string): string => `p:${peerId}`;
@@ -106,6 +107,9 @@ export interface SignalDto {
  * handling, resume and restart orchestration, over the services and a {@link SignalTransport}.
  * Every method takes validated input and returns a result envelope; it never throws for bad input.
  */
+/** How an orchestrated ICE restart went: asked for, the pair connected again, or given up. */
+export type IceRestartOutcome = 'requested' | 'recovered' | 'exhausted';
+
 export class SignalingService {
   private draining = false;
   private transport: SignalTransport | undefined;
@@ -129,6 +133,8 @@ export class SignalingService {
     private readonly log?: DeliveryLog,
     /** Where room, peer and call events go (webhooks); nowhere by default. */
     private readonly events: EventSink = NO_EVENTS,
+    /** Counts the ICE restarts this service orchestrates, by outcome (metrics); nowhere by default. */
+    private readonly countRestart: (outcome: IceRestartOutcome) => void = () => {},
   ) {}
 
   attach(transport: SignalTransport): void {
@@ -143,6 +149,7 @@ export class SignalingService {
     this.tracker.setNotifier({
       requestRestart: (roomId, target, remote, attempt, maxAttempts) => {
         transport.toPeer(target, 'iceRestartRequired', { roomId, peerId: remote, attempt, maxAttempts });
+        this.countRestart('requested');
         this.events.emit('ice.restart_requested', {
           roomId,
           peerId: target,
@@ -155,7 +162,9 @@ export class SignalingService {
         transport.toPeer(a, 'connectionFailed', { roomId, peerId: b, reason: 'ice-restart-exhausted' });
         transport.toPeer(b, 'connectionFailed', { roomId, peerId: a, reason: 'ice-restart-exhausted' });
         this.events.emit('call.failed', { roomId, peerIds: [a, b].sort(), reason: 'ice-restart-exhausted' });
+        this.countRestart('exhausted');
       },
+      restartRecovered: () => this.countRestart('recovered'),
       callConnected: (roomId, a, b, setupMs) =>
         this.events.emit('call.connected', {
           roomId,
@@ -183,6 +192,15 @@ export class SignalingService {
   async close(): Promise<void> {
     await this.presence.close();
     this.tracker.close();
+  }
+
+  /**
+   * Whether a relayed signal is decided in one store step that `relay()` issues before it returns
+   * (with the delivery log, whose store sends `admitSignal` as one command when called, as the Redis
+   * store does): then one socket's signals may be relayed without waiting for each other.
+   */
+  get relaysInOneStep(): boolean {
+    return this.log !== undefined;
   }
 
   /** Pending ICE-restart timers (for leak tests and metrics). */
@@ -533,10 +551,10 @@ export class SignalingService {
    * the whole decision runs synchronously (see `Awaitable`): this is the server's hot path.
    */
   relay(socket: PeerSocket, kind: SignalKind, req: SignalDto): Awaitable<Result<SignalResponse>> {
+    if (this.log) return this.relayLogged(socket, kind, req, this.log);
     const to = req.to;
     return after(this.refusePair(socket, req.roomId, to), (refused) => {
       if (refused) return refused;
-      if (this.log) return this.relayLogged(socket, kind, req, this.log);
       return after(this.sessions.isOnline(to), (online) => {
         if (online) return this.admit(socket, kind, req, true);
         const from = socket.data.peerId as string;
@@ -551,22 +569,61 @@ export class SignalingService {
   }
 
   /**
-   * The relay with the delivery log. A receiver that dropped is sent nothing until its log holds
-   * `maxEntries` signals since its drop: more would push out one it has not had.
+   * The relay with the delivery log: the receiver's membership, its session, the message id, the
+   * sequence, the candidates' de-duplication and the log append are decided in one store step (one
+   * round trip on Redis), in the order the relay without a log checks them. A receiver that dropped
+   * is sent nothing until its log holds `maxEntries` signals since its drop: more would push out one
+   * it has not had. The signal is published also when the receiver is away: a resume that races the
+   * append either reads it from the log or, having joined the peer channel first, receives the
+   * publish. Acknowledged only once it is in the log.
    */
-  private async relayLogged(
+  private relayLogged(
     socket: PeerSocket,
     kind: SignalKind,
     req: SignalDto,
     log: DeliveryLog,
-  ): Promise<Result<SignalResponse>> {
-    const session = await this.sessions.get(req.to);
-    const online = session !== undefined && session.socketId !== null;
-    if (!online && session?.droppedSeq != null) {
-      if ((await log.current(req.to)) - session.droppedSeq >= log.maxEntries)
-        return failure(ErrorCode.BUFFER_FULL, `peer ${req.to} is reconnecting and its buffer is full`);
-    }
-    return this.admit(socket, kind, req, online);
+  ): Awaitable<Result<SignalResponse>> {
+    const { roomId, to, messageId, sequence } = req;
+    if (!socket.rooms.has(roomChannel(roomId)))
+      return failure(ErrorCode.NOT_IN_ROOM, `not in room ${roomId}`);
+    const from = socket.data.peerId as string;
+    if (to === from) return peerNotFound(to, roomId);
+    const payload: HeldSignal['payload'] = { roomId, from };
+    let candidates: (IceCandidateInit | null)[] | undefined;
+    if (kind === 'iceCandidates') candidates = req.candidates ?? [];
+    else if (kind === 'iceCandidate') payload.candidate = req.candidate ?? null;
+    else payload.sdp = req.sdp;
+    if (sequence !== undefined) payload.sequence = sequence;
+    if (messageId !== undefined) payload.messageId = messageId;
+    const step: SignalStep = {
+      receiver: { roomKey: this.rooms.membersKey(roomId), peerId: to, sessionKey: this.sessions.keyOf(to) },
+      ...this.stateMachine.stepOf(from, to, kind, messageId, sequence),
+      ...(kind === 'iceCandidates' || kind === 'iceCandidate'
+        ? { candidates: this.candidates.stepOf(from, to, candidates ?? [req.candidate ?? null]) }
+        : {}),
+      log: { ...log.target(to), ...logEntry(kind, payload, candidates) },
+    };
+    return after(this.stateMachine.decide(step), (decided) => {
+      switch (decided.verdict) {
+        case 'not-member':
+          return peerNotFound(to, roomId);
+        case 'buffer-full':
+          return failure(ErrorCode.BUFFER_FULL, `peer ${to} is reconnecting and its buffer is full`);
+        case 'duplicate':
+          return DUPLICATE;
+        case 'stale':
+          return failure(
+            ErrorCode.STALE_SEQUENCE,
+            `sequence ${sequence} is not above ${decided.last} for this direction`,
+          );
+        case 'accepted':
+          if (candidates) payload.candidates = candidates.filter((_, i) => decided.fresh[i]);
+          if (kind === 'offer' && this.events !== NO_EVENTS)
+            void this.tracker.noteOffer(roomId, from, to).catch(() => undefined);
+          this.io.toPeer(to, kind, { ...payload, seq: decided.seq } as never);
+          return decided.online ? OK : QUEUED;
+      }
+    });
   }
 
   /** Idempotency, sequencing and candidate de-duplication, then delivery or holding. */
@@ -643,30 +700,12 @@ export class SignalingService {
     // relay's hot path otherwise).
     if (kind === 'offer' && this.events !== NO_EVENTS)
       void this.tracker.noteOffer(req.roomId, from, to).catch(() => undefined);
-    if (this.log) return this.deliverLogged(to, kind, payload, online, this.log);
     if (online) {
       this.io.toPeer(to, kind, payload as never);
       return OK;
     }
     // hasRoom() above and the per-socket ordering make this succeed on a single node.
     return after(this.candidates.hold(from, to, { event: kind, payload }), () => QUEUED);
-  }
-
-  /**
-   * Logs the signal under the receiver's next seq, then publishes it — also when the receiver is
-   * away: a resume that races this append either reads it from the log or, having joined the peer
-   * channel first, receives the publish. Acknowledged only once it is in the log.
-   */
-  private async deliverLogged(
-    to: string,
-    kind: SignalKind,
-    payload: HeldSignal['payload'],
-    online: boolean,
-    log: DeliveryLog,
-  ): Promise<Result<SignalResponse>> {
-    const seq = await log.append(to, kind, payload as unknown as Record<string, unknown>);
-    this.io.toPeer(to, kind, { ...payload, seq } as never);
-    return online ? OK : QUEUED;
   }
 
   /** Why `socket`'s peer may not report on its link to `peerId` in `roomId`, or undefined when it may. */

@@ -54,6 +54,8 @@ interface Route {
   limit: LimitKind;
   schema: z.ZodType;
   handle: (socket: SignalingSocket, data: unknown) => Awaitable<Result<object>>;
+  /** Whether the socket's next jobs may start before this one has finished (see SocketQueue.run). */
+  overlaps: boolean;
 }
 
 const MAX_MESSAGE_ID = 128;
@@ -115,15 +117,25 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
       limit: LimitKind,
       schema: S,
       handle: (socket: SignalingSocket, data: z.output<S>) => Awaitable<Result<object>>,
-    ): Route => ({ limit, schema, handle: handle as Route['handle'] });
+      overlaps = false,
+    ): Route => ({ limit, schema, handle: handle as Route['handle'], overlaps });
+    // A relay that is one store step issues it before it returns: the socket's next signal need
+    // not wait for its reply (see SocketQueue.run).
+    const relayOverlaps = c.relaysInOneStep;
     this.routes = new Map<keyof ClientToServerEvents, Route>([
       ['joinRoom', route('join', s.joinRoom, (socket, d) => c.joinRoom(socket, d))],
       ['leaveRoom', route('join', s.leaveRoom, (socket, d) => c.leaveRoom(socket, d))],
-      ['offer', route('signal', s.offer, (socket, d) => c.relay(socket, 'offer', d))],
-      ['answer', route('signal', s.answer, (socket, d) => c.relay(socket, 'answer', d))],
-      ['iceCandidate', route('signal', s.iceCandidate, (socket, d) => c.relay(socket, 'iceCandidate', d))],
+      ['offer', route('signal', s.offer, (socket, d) => c.relay(socket, 'offer', d), relayOverlaps)],
+      ['answer', route('signal', s.answer, (socket, d) => c.relay(socket, 'answer', d), relayOverlaps)],
+      [
+        'iceCandidate',
+        route('signal', s.iceCandidate, (socket, d) => c.relay(socket, 'iceCandidate', d), relayOverlaps),
+      ],
       // One message, one token: a batch is what the limit counts (its candidates are capped).
-      ['iceCandidates', route('signal', s.iceCandidates, (socket, d) => c.relay(socket, 'iceCandidates', d))],
+      [
+        'iceCandidates',
+        route('signal', s.iceCandidates, (socket, d) => c.relay(socket, 'iceCandidates', d), relayOverlaps),
+      ],
       [
         'connectionState',
         route('state_report', s.connectionState, (socket, d) => c.reportConnectionState(socket, d)),
@@ -381,7 +393,7 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
       }
       if (result instanceof Promise) return result.then(answer, failed);
       answer(result);
-    });
+    }, route.overlaps);
   }
 
   /** Tells the client why, then disconnects it: it leaves its rooms at once (a voluntary disconnect). */

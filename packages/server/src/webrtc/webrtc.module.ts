@@ -158,6 +158,7 @@ import { EVENT_SINK, NO_EVENTS, WebhookDispatcher, type EventSink } from '../web
         PRESENCE,
         DELIVERY_LOG,
         EVENT_SINK,
+        MetricsService,
       ],
       useFactory: (
         clock: Clock,
@@ -171,6 +172,7 @@ import { EVENT_SINK, NO_EVENTS, WebhookDispatcher, type EventSink } from '../web
         presence: Presence,
         log: DeliveryLog | null,
         events: EventSink,
+        metrics: MetricsService,
       ) =>
         new SignalingService(
           clock,
@@ -184,6 +186,7 @@ import { EVENT_SINK, NO_EVENTS, WebhookDispatcher, type EventSink } from '../web
           presence,
           log ?? undefined,
           events,
+          (outcome) => metrics.iceRestart(outcome),
         ),
     },
     WebrtcGateway,

@@ -194,4 +194,40 @@ describe('relay across two instances', () => {
       closeAll(s, r, moved);
     }
   });
+
+  it('200 candidates and an offer emitted through A without waiting reach B once each, in order, numbered 1-201, before the leaveRoom sent after them', async () => {
+    const { s, r } = await pair('x-burst');
+    try {
+      const arrived: string[] = [];
+      const seqs: number[] = [];
+      r.on('iceCandidate', (p) => (arrived.push(p.candidate?.candidate ?? 'end'), seqs.push(p.seq ?? 0)));
+      r.on('offer', (p) => (arrived.push(`offer ${p.sequence}`), seqs.push(p.seq ?? 0)));
+      const left = once(r, 'peerLeft');
+      const sent: string[] = [];
+      const acks: Promise<unknown>[] = [];
+      for (let i = 0; i < 200; i++) {
+        if (i === 100) {
+          sent.push('offer 1');
+          acks.push(request(s, 'offer', { roomId: 'x-burst', to: r.peerId, sdp: SDP, sequence: 1 }));
+        }
+        const c = candidate(10_000 + i);
+        sent.push(c.candidate);
+        acks.push(request(s, 'iceCandidate', { roomId: 'x-burst', to: r.peerId, candidate: c }));
+      }
+      const leave = request(s, 'leaveRoom', { roomId: 'x-burst' });
+      assert.deepEqual(
+        await Promise.all(acks),
+        sent.map(() => ({ ok: true })),
+      );
+      assert.deepEqual(await leave, { ok: true });
+      await left;
+      assert.deepEqual(arrived, sent);
+      assert.deepEqual(
+        seqs,
+        sent.map((_, i) => i + 1),
+      );
+    } finally {
+      closeAll(s, r);
+    }
+  });
 });

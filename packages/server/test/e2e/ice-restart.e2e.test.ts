@@ -5,6 +5,7 @@ import {
   closeAll,
   connect,
   join,
+  metric,
   once,
   record,
   request,
@@ -44,6 +45,41 @@ describe('ICE restart orchestration', () => {
     const other = chosen === a ? b : a;
     return { a, b, chosen, other };
   }
+
+  it('/metrics counts orchestrated restarts by outcome: each request, one recovery however many sides report it, one exhaustion', async () => {
+    const counts = async () => {
+      const of = (outcome: string) => metric(server, `switchboard_ice_restarts_total{outcome="${outcome}"}`);
+      return {
+        requested: await of('requested'),
+        recovered: await of('recovered'),
+        exhausted: await of('exhausted'),
+      };
+    };
+    const start = await counts();
+    const recovering = await pair('ir-m1');
+    const exhausting = await pair('ir-m2');
+    try {
+      const req = once(recovering.chosen, 'iceRestartRequired');
+      await report(recovering.other, recovering.chosen, 'ir-m1', FAILED);
+      await req;
+      await report(recovering.chosen, recovering.other, 'ir-m1', CONNECTED);
+      await report(recovering.other, recovering.chosen, 'ir-m1', CONNECTED);
+      const failed = once(exhausting.chosen, 'connectionFailed', 3000);
+      await report(exhausting.chosen, exhausting.other, 'ir-m2', FAILED);
+      await failed;
+      const end = await counts();
+      assert.deepEqual(
+        {
+          requested: end.requested - start.requested,
+          recovered: end.recovered - start.recovered,
+          exhausted: end.exhausted - start.exhausted,
+        },
+        { requested: 3, recovered: 1, exhausted: 1 },
+      );
+    } finally {
+      closeAll(recovering.a, recovering.b, exhausting.a, exhausting.b);
+    }
+  });
 
   it('a failed report sends iceRestartRequired to the deterministic side only, whichever side reported', async () => {
     const { a, b, chosen, other } = await pair('ir-1');

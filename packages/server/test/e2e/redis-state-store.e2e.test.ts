@@ -14,6 +14,8 @@ import { PeerSessionService } from '../../src/webrtc/services/peer-session.servi
 import { RoomRegistryService } from '../../src/webrtc/services/room-registry.service';
 import { SignalingStateMachineService } from '../../src/webrtc/services/signaling-state-machine.service';
 import { RedisStateStore, type RedisStateStoreOptions } from '../../src/webrtc/store/redis-state-store';
+import type { SignalStep } from '../../src/webrtc/store/state-store';
+import { RedisDeliveryLog, logEntry } from '../../src/cluster/delivery-log';
 import { stateStoreContract } from '../support/state-store-contract';
 
 // A real Redis (scripts/setup.sh starts one on 6379). Every key this file writes is under its own
@@ -309,6 +311,72 @@ describe('RedisStateStore on Redis', () => {
     });
   });
 
+  describe('admitSignal() and the delivery log', () => {
+    const log = (): RedisDeliveryLog =>
+      new RedisDeliveryLog(client, {
+        keyPrefix: prefix,
+        maxEntries: 8,
+        entryTtlMs: 60_000,
+        sequenceTtlMs: 60_000,
+      });
+    const candidate = (i: number) => ({
+      candidate: `candidate:${i} 1 udp 1 10.0.0.${i} 5000 typ host`,
+      sdpMid: '0',
+    });
+    const batch = (id: string, list: ReturnType<typeof candidate>[]): SignalStep => {
+      const payload = { roomId: 'r', from: 'a', messageId: id };
+      return {
+        receiver: { roomKey: 'room:r', peerId: 'b', sessionKey: 'session:b' },
+        messageId: { key: 'ids', id, ttlMs: 60_000, maxMembers: 64 },
+        sequence: { key: 'seq', ttlMs: 60_000 },
+        candidates: { key: 'seen', members: list.map((c) => c.candidate), ttlMs: 60_000, maxMembers: 64 },
+        log: { ...log().target('b'), ...logEntry('iceCandidates', payload, list) },
+      };
+    };
+
+    beforeEach(async () => {
+      await store.hashSetIfCapacity('room:r', 'b', { peerId: 'b' }, 16);
+      await store.set('session:b', { peerId: 'b', socketId: 's', droppedSeq: null }, 60_000);
+    });
+
+    test('since() replays what admitSignal() logged: each batch numbered, with only its new candidates', async () => {
+      assert.equal((await store.admitSignal(batch('m1', [candidate(1), candidate(2)]))).verdict, 'accepted');
+      assert.equal((await store.admitSignal(batch('m2', [candidate(2), candidate(3)]))).verdict, 'accepted');
+      assert.deepEqual(await log().since('b', 0), {
+        entries: [
+          {
+            seq: 1,
+            event: 'iceCandidates',
+            payload: {
+              roomId: 'r',
+              from: 'a',
+              messageId: 'm1',
+              candidates: [candidate(1), candidate(2)],
+              seq: 1,
+            },
+          },
+          {
+            seq: 2,
+            event: 'iceCandidates',
+            payload: { roomId: 'r', from: 'a', messageId: 'm2', candidates: [candidate(3)], seq: 2 },
+          },
+        ],
+      });
+      assert.equal(await log().current('b'), 2);
+    });
+
+    test('admitSignal() of one message id 20 times at once from 2 connections accepts it once and logs it once', async () => {
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 ? other : store).admitSignal(batch('m1', [candidate(i)])),
+        ),
+      );
+      assert.equal(results.filter((r) => r.verdict === 'accepted').length, 1);
+      assert.equal(results.filter((r) => r.verdict === 'duplicate').length, 19);
+      assert.equal(await log().current('b'), 1);
+    });
+  });
+
   describe('client and scripts', () => {
     test('close() of a store made from a URL quits its client; twice is harmless', async () => {
       const s = new RedisStateStore(REDIS_URL, { keyPrefix: prefix });
@@ -342,7 +410,13 @@ describe('RedisStateStore on Redis', () => {
         ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no', '--dir', dir],
         { stdio: 'ignore' },
       );
-      const priv = new Redis({ path: socket, lazyConnect: true, maxRetriesPerRequest: 1 });
+      // Auto-pipelined as the server's connections are: a NOSCRIPT answer then comes inside a pipeline.
+      const priv = new Redis({
+        path: socket,
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        enableAutoPipelining: true,
+      });
       try {
         for (let waited = 0; !existsSync(socket); waited += 20) {
           if (waited > 5000) throw new Error('the private redis-server did not start');
@@ -361,6 +435,32 @@ describe('RedisStateStore on Redis', () => {
           assert.equal(await s.hashDelete('h', 'f'), true, round);
           assert.equal(await s.listPush('l', 1, 10, 30_000), true, round);
           assert.deepEqual(await s.listDrain('l'), [1], round);
+          await s.hashSetIfCapacity('room', 'b', 1, 10);
+          // Three at once: all three meet NOSCRIPT, and their fallbacks keep their order.
+          const decided = await Promise.all(
+            ['m1', 'm2', 'm3'].map((id) =>
+              s.admitSignal({
+                receiver: { roomKey: 'room', peerId: 'b', sessionKey: 'session:b' },
+                messageId: { key: 'ids', id, ttlMs: 30_000, maxMembers: 10 },
+                sequence: { key: 'sm', ttlMs: 30_000 },
+                log: {
+                  seqKey: 'dseq',
+                  listKey: 'dlog',
+                  maxEntries: 10,
+                  entryTtlMs: 30_000,
+                  sequenceTtlMs: 30_000,
+                  head: `"${id}"`,
+                  tail: '',
+                },
+              }),
+            ),
+          );
+          assert.deepEqual(
+            decided.map((d) => (d.verdict === 'accepted' ? d.seq : d.verdict)),
+            [1, 2, 3],
+            round,
+          );
+          assert.deepEqual(await priv.lrange('p:dlog', 0, -1), ['1 "m1"', '2 "m2"', '3 "m3"'], round);
           await priv.flushall();
           await priv.script('FLUSH');
         }

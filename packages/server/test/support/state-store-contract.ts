@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import type { StateStore } from '../../src/webrtc/store/state-store';
+import type { SignalStep, StateStore } from '../../src/webrtc/store/state-store';
 
 /** A store to run the contract against, with a way to let its time pass. */
 export interface StoreUnderTest {
@@ -322,6 +322,135 @@ export function stateStoreContract(name: string, makeStore: () => Promise<StoreU
         assert.equal(await store.size(), 1);
         await advance(T);
         assert.equal(await store.size(), 0);
+      });
+    });
+
+    describe('admitSignal()', () => {
+      /** A signal to `b` in `room`: no message id, no sequence, no candidates; a log of 3 entries. */
+      const step = (change: Partial<SignalStep> = {}): SignalStep => ({
+        receiver: { roomKey: 'room', peerId: 'b', sessionKey: 'session:b' },
+        sequence: { key: 'seq', ttlMs: 60_000 },
+        log: {
+          seqKey: 'dseq',
+          listKey: 'dlog',
+          maxEntries: 3,
+          entryTtlMs: 60_000,
+          sequenceTtlMs: 60_000,
+          head: '{"e":"offer","p":{}}',
+          tail: '',
+        },
+        ...change,
+      });
+      const withId = (id: string): Partial<SignalStep> => ({
+        messageId: { key: 'ids', id, ttlMs: 60_000, maxMembers: 8 },
+      });
+      const seen = (members: (string | null)[]): Partial<SignalStep> => ({
+        candidates: { key: 'seen', members, ttlMs: 60_000, maxMembers: 8 },
+      });
+      /** `b` in the room, its session connected (or dropped, at `droppedSeq`). */
+      const receiver = async (socketId: string | null, droppedSeq: number | null = null) => {
+        await store.hashSetIfCapacity('room', 'b', { peerId: 'b' }, 16);
+        await store.set('session:b', { peerId: 'b', socketId, droppedSeq }, 60_000);
+      };
+
+      test('admitSignal() to a receiver that is not in the room returns not-member and records nothing', async () => {
+        await store.set('session:b', { peerId: 'b', socketId: 's', droppedSeq: null }, 60_000);
+        assert.deepEqual(await store.admitSignal(step(withId('m1'))), { verdict: 'not-member' });
+        assert.equal(await store.size(), 1);
+      });
+
+      test('admitSignal() numbers accepted signals 1, 2, 3, 4 in the log, keeps the newest maxEntries, and says whether the receiver is online', async () => {
+        await receiver('s');
+        for (const seq of [1, 2, 3])
+          assert.deepEqual(await store.admitSignal(step()), {
+            verdict: 'accepted',
+            online: true,
+            seq,
+            fresh: [],
+          });
+        await receiver(null);
+        assert.deepEqual(await store.admitSignal(step()), {
+          verdict: 'accepted',
+          online: false,
+          seq: 4,
+          fresh: [],
+        });
+        assert.equal(await store.get('dseq'), 4);
+        assert.equal(await store.listLength('dlog'), 3);
+      });
+
+      test('admitSignal() with a message id already remembered returns duplicate and logs nothing', async () => {
+        await receiver('s');
+        assert.equal((await store.admitSignal(step(withId('m1')))).verdict, 'accepted');
+        assert.deepEqual(await store.admitSignal(step(withId('m1'))), { verdict: 'duplicate' });
+        // The same remembered set as remember()'s.
+        await store.remember('ids', 'm2', 60_000, 8);
+        assert.deepEqual(await store.admitSignal(step(withId('m2'))), { verdict: 'duplicate' });
+        assert.equal(await store.remember('ids', 'm1', 60_000, 8), false);
+        assert.equal(await store.get('dseq'), 1);
+      });
+
+      test('admitSignal() with a sequence not above the last returns stale with the last and leaves its message id unremembered', async () => {
+        await receiver('s');
+        const offer = (id: string, value: number) =>
+          step({ ...withId(id), sequence: { key: 'seq', value, ttlMs: 60_000 } });
+        assert.equal((await store.admitSignal(offer('m1', 5))).verdict, 'accepted');
+        assert.deepEqual(await store.admitSignal(offer('m2', 5)), { verdict: 'stale', last: 5 });
+        assert.deepEqual(await store.admitSignal(offer('m2', 4)), { verdict: 'stale', last: 5 });
+        // A duplicate is reported before staleness.
+        assert.deepEqual(await store.admitSignal(offer('m1', 3)), { verdict: 'duplicate' });
+        // The refused id left no trace: sent again with a higher sequence, it goes through.
+        assert.deepEqual(await store.admitSignal(offer('m2', 6)), {
+          verdict: 'accepted',
+          online: true,
+          seq: 2,
+          fresh: [],
+        });
+        assert.equal(await store.get('seq'), 6);
+      });
+
+      test('admitSignal() of candidates returns duplicate when none is new, and which are new otherwise (null always)', async () => {
+        await receiver('s');
+        assert.deepEqual(await store.admitSignal(step(seen(['c1']))), {
+          verdict: 'accepted',
+          online: true,
+          seq: 1,
+          fresh: [true],
+        });
+        assert.deepEqual(await store.admitSignal(step({ ...withId('m2'), ...seen(['c1']) })), {
+          verdict: 'duplicate',
+        });
+        const batch = step({ ...seen(['c1', 'c2', null]) });
+        batch.log = { ...batch.log, head: '[', items: ['"c1"', '"c2"', 'null'], tail: ']' };
+        assert.deepEqual(await store.admitSignal(batch), {
+          verdict: 'accepted',
+          online: true,
+          seq: 2,
+          fresh: [false, true, true],
+        });
+        assert.deepEqual(await store.admitSignal(step(seen(['c2', 'c1']))), { verdict: 'duplicate' });
+        // The same remembered set as remember()'s.
+        assert.equal(await store.remember('seen', 'c2', 60_000, 8), false);
+        // The message id of a signal whose candidates were all duplicates is remembered all the same.
+        assert.deepEqual(await store.admitSignal(step(withId('m2'))), { verdict: 'duplicate' });
+        assert.equal(await store.get('dseq'), 2);
+      });
+
+      test('admitSignal() to a dropped receiver returns accepted offline until its log holds maxEntries since the drop, then buffer-full', async () => {
+        await receiver('s');
+        assert.equal((await store.admitSignal(step())).verdict, 'accepted');
+        await receiver(null, 1);
+        for (const seq of [2, 3, 4])
+          assert.deepEqual(await store.admitSignal(step()), {
+            verdict: 'accepted',
+            online: false,
+            seq,
+            fresh: [],
+          });
+        assert.deepEqual(await store.admitSignal(step(withId('m9'))), { verdict: 'buffer-full' });
+        // Refused before anything was recorded: the id is not remembered.
+        assert.equal(await store.remember('ids', 'm9', 60_000, 8), true);
+        assert.equal(await store.get('dseq'), 4);
       });
     });
 

@@ -27,11 +27,17 @@ type Call =
 /** The tracker's real output channel, recorded. */
 class RecordingNotifier implements TrackerNotifier {
   readonly calls: Call[] = [];
+  /** restartRecovered calls, apart: most tests are about requests and failures. */
+  readonly recoveries: { a: string; b: string; attempts: number }[] = [];
   requestRestart(roomId: string, target: string, remote: string, attempt: number, maxAttempts: number): void {
     this.calls.push({ kind: 'requestRestart', roomId, target, remote, attempt, maxAttempts });
   }
   connectionFailed(roomId: string, a: string, b: string): void {
     this.calls.push({ kind: 'connectionFailed', roomId, a, b });
+  }
+  restartRecovered(roomId: string, a: string, b: string, attempts: number): void {
+    assert.equal(roomId, ROOM);
+    this.recoveries.push({ a, b, attempts });
   }
   get restarts() {
     return this.calls.filter((c) => c.kind === 'requestRestart');
@@ -190,6 +196,17 @@ describe('PeerConnectionTrackerService', () => {
       await clock.advance(5000);
       await failed(B, A);
       assert.deepEqual(notifier.calls, [restart(1), restart(2), restart(1)]);
+      assert.deepEqual(notifier.recoveries, [{ a: A, b: B, attempts: 2 }]);
+    });
+
+    test('report(connected) after restart requests is one recovery, however many sides report it', async () => {
+      await connected(A, B); // connected before any failure: no recovery
+      await failed(B, A);
+      await connected(B, A);
+      await connected(A, B);
+      await clock.advance(5000);
+      assert.deepEqual(notifier.calls, [restart(1)]);
+      assert.deepEqual(notifier.recoveries, [{ a: B, b: A, attempts: 1 }]);
     });
 
     test('report(failed) right after a recovery waits out the interval since the last request', async () => {

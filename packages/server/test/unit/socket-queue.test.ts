@@ -73,6 +73,80 @@ describe('SocketQueue', () => {
     );
   });
 
+  test('run() with overlaps starts each job at once while earlier overlapping ones are pending; a job without waits for them all', async () => {
+    const q = new SocketQueue(noError);
+    const order: string[] = [];
+    const seen = (): string[] => [...order];
+    const releases: (() => void)[] = [];
+    const slow = (name: string) => () => {
+      order.push(`start ${name}`);
+      return new Promise<void>((r) => releases.push(() => (order.push(`end ${name}`), r())));
+    };
+    q.run(slow('a'), true);
+    q.run(slow('b'), true);
+    q.run(() => {
+      order.push('barrier');
+    });
+    assert.deepEqual(seen(), ['start a', 'start b']);
+    // Finishing out of order: the barrier waits for the last of them.
+    releases[1]!();
+    await tick();
+    assert.deepEqual(seen(), ['start a', 'start b', 'end b']);
+    releases[0]!();
+    await tick();
+    assert.deepEqual(seen(), ['start a', 'start b', 'end b', 'end a', 'barrier']);
+    await tick();
+    assert.equal(q.busy, false);
+  });
+
+  test('run() with overlaps behind a pending job without waits for it, then starts in order with the overlapping jobs after it', async () => {
+    const q = new SocketQueue(noError);
+    const order: string[] = [];
+    const seen = (): string[] => [...order];
+    let release!: () => void;
+    q.run(() => new Promise<void>((r) => (release = () => (order.push('join'), r()))));
+    const pending: (() => void)[] = [];
+    for (const name of ['s1', 's2'])
+      q.run(() => {
+        order.push(name);
+        return new Promise<void>((r) => pending.push(r));
+      }, true);
+    assert.deepEqual(seen(), []);
+    release();
+    // s3 arrives after the join finished but while s1 and s2 are pending: it still starts after them.
+    await tick();
+    q.run(() => {
+      order.push('s3');
+    }, true);
+    await tick();
+    assert.deepEqual(seen(), ['join', 's1', 's2', 's3']);
+    for (const r of pending) r();
+    await tick();
+    assert.equal(q.busy, false);
+  });
+
+  test('run() with overlaps past maxOverlap pending waits for every job before it', async () => {
+    const q = new SocketQueue(noError, undefined, 2);
+    const order: string[] = [];
+    const seen = (): string[] => [...order];
+    const releases: (() => void)[] = [];
+    for (const name of ['a', 'b', 'c'])
+      q.run(() => {
+        order.push(name);
+        return new Promise<void>((r) => releases.push(r));
+      }, true);
+    assert.deepEqual(seen(), ['a', 'b']);
+    releases[0]!();
+    await tick();
+    assert.deepEqual(seen(), ['a', 'b']);
+    releases[1]!();
+    await tick();
+    assert.deepEqual(seen(), ['a', 'b', 'c']);
+    releases[2]!();
+    await tick();
+    assert.equal(q.busy, false);
+  });
+
   test('PendingQueues.settled() resolves once the last queue with a pending job has finished it', async () => {
     const pending = new PendingQueues();
     const q1 = new SocketQueue(noError, pending);

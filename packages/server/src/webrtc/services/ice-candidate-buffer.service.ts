@@ -1,6 +1,6 @@
 import type { IceCandidateInit } from '@switchboard/protocol';
 import { after, type Awaitable } from '../../common/awaitable';
-import type { StateStore } from '../store/state-store';
+import type { SignalStep, StateStore } from '../store/state-store';
 
 export interface IceCandidateBufferOptions {
   /** Signals held per sender→receiver pair while the receiver is away; later ones are refused. Default 256. */
@@ -36,13 +36,22 @@ export class IceCandidateBufferService {
    */
   isFirstSighting(from: string, to: string, candidate: IceCandidateInit | null): Awaitable<boolean> {
     if (candidate === null) return true;
-    const member = `${candidate.usernameFragment ?? ''}\u0000${candidate.sdpMid ?? ''}\u0000${candidate.candidate}`;
     return this.store.remember(
       seenKey(from, to),
-      member,
+      memberOf(candidate),
       this.options.seenTtlMs,
       this.options.maxSeenPerPair,
     );
+  }
+
+  /** The de-duplication of {@link isFirstSighting}, as part of a signal's one-step decision. */
+  stepOf(from: string, to: string, candidates: (IceCandidateInit | null)[]): SignalStep['candidates'] {
+    return {
+      key: seenKey(from, to),
+      members: candidates.map((c) => (c === null ? null : memberOf(c))),
+      ttlMs: this.options.seenTtlMs,
+      maxMembers: this.options.maxSeenPerPair,
+    };
   }
 
   /**
@@ -90,6 +99,11 @@ export class IceCandidateBufferService {
     await this.store.removeFromSet(sendersKey(a), b);
     await this.store.removeFromSet(sendersKey(b), a);
   }
+}
+
+/** Same candidate line and `usernameFragment` (its ICE generation): the same candidate. */
+function memberOf(candidate: IceCandidateInit): string {
+  return `${candidate.usernameFragment ?? ''}\u0000${candidate.sdpMid ?? ''}\u0000${candidate.candidate}`;
 }
 
 function seenKey(from: string, to: string): string {

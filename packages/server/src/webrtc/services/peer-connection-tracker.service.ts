@@ -27,6 +27,11 @@ export interface TrackerNotifier {
    * was relayed, when one was noted ({@link PeerConnectionTrackerService.noteOffer}). Optional.
    */
   callConnected?(roomId: string, a: string, b: string, setupMs: number | undefined): void;
+  /**
+   * A pair the server had asked to restart ICE reports `connected` again, after `attempts` requests
+   * (once per recovery, however many sides report it). Optional.
+   */
+  restartRecovered?(roomId: string, a: string, b: string, attempts: number): void;
 }
 
 interface PairRecord {
@@ -89,15 +94,19 @@ export class PeerConnectionTrackerService {
     const health = healthOf(connectionState, iceConnectionState);
     const now = this.clock.now();
     let firstConnect = false;
+    let recoveredAfter = 0;
     const written = await this.update(key, (rec) => {
       const states = { ...rec.states, [from]: connectionState };
       firstConnect = health === 'up' && rec.connectedAt === undefined;
+      recoveredAfter = health === 'up' ? rec.attempts : 0;
       return health === 'up'
         ? { ...rec, latest: health, attempts: 0, gaveUp: false, states, connectedAt: rec.connectedAt ?? now }
         : { ...rec, latest: health, states };
     });
     if (health === 'up') {
       this.cancel(key);
+      if (recoveredAfter > 0 && written)
+        this.notifier.restartRecovered?.(roomId, from, remote, recoveredAfter);
       if (firstConnect && written)
         this.notifier.callConnected?.(
           roomId,

@@ -55,6 +55,11 @@ export class PeerSessionService {
     return this.store.get<PeerSession>(sessionKey(peerId));
   }
 
+  /** The store key of the peer's {@link PeerSession}. */
+  keyOf(peerId: string): string {
+    return sessionKey(peerId);
+  }
+
   /** True when the peer is connected now. */
   isOnline(peerId: string): Awaitable<boolean> {
     return after(this.get(peerId), (s) => s !== undefined && s.socketId !== null);

@@ -77,6 +77,11 @@ export class RoomRegistryService {
     return after(this.store.hashGet(roomKey(roomId), peerId), (v) => v !== undefined);
   }
 
+  /** The store key of the room's members (a hash of peer id → {@link PeerInfo}). */
+  membersKey(roomId: string): string {
+    return roomKey(roomId);
+  }
+
   async roomsOf(peerId: string): Promise<string[]> {
     return [...(await this.store.hashGetAll(roomsOfKey(peerId))).keys()];
   }

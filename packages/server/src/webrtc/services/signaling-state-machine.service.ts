@@ -1,5 +1,5 @@
 import { after, type Awaitable } from '../../common/awaitable';
-import type { StateStore } from '../store/state-store';
+import type { SignalStep, SignalStepResult, StateStore } from '../store/state-store';
 
 export interface SignalingStateMachineOptions {
   /** A messageId seen from a sender is answered as a duplicate for this long; also the idle expiry of a pair's context, ms. Default 30000. */
@@ -62,6 +62,39 @@ export class SignalingStateMachineService {
       if (messageId === undefined) return 'stale';
       return after(this.store.forget(idsKey(from, to), messageId), () => 'stale');
     });
+  }
+
+  /**
+   * The direction's part of a signal's one-step decision ({@link StateStore.admitSignal}): the same
+   * checks and records as {@link admit}, for the store to make together with the others.
+   */
+  stepOf(
+    from: string,
+    to: string,
+    kind: SignalKind,
+    messageId: string | undefined,
+    sequence: number | undefined,
+  ): Pick<SignalStep, 'messageId' | 'sequence'> {
+    const { windowMs, maxIdsPerDirection } = this.options;
+    const ordered = kind !== 'iceCandidate' && kind !== 'iceCandidates' && sequence !== undefined;
+    return {
+      ...(messageId === undefined
+        ? {}
+        : {
+            messageId: {
+              key: idsKey(from, to),
+              id: messageId,
+              ttlMs: windowMs,
+              maxMembers: maxIdsPerDirection,
+            },
+          }),
+      sequence: { key: sequenceKey(from, to), ...(ordered ? { value: sequence } : {}), ttlMs: windowMs },
+    };
+  }
+
+  /** Decides and records a relayed signal in one store step (with the delivery log). */
+  decide(step: SignalStep): Awaitable<SignalStepResult> {
+    return this.store.admitSignal(step);
   }
 
   /** The last accepted offer/answer sequence from `from` to `to`, if any. */

@@ -61,6 +61,13 @@ export class DigestSet {
     return fresh;
   }
 
+  /** Whether `member` is held unexpired at `now` (it is not moved). */
+  has(member: string, now: number): boolean {
+    digest(member);
+    const pos = this.find(hashA, hashB);
+    return pos >= 0 && this.exp[pos] > now;
+  }
+
   /** Drops `member` if held. */
   delete(member: string): void {
     digest(member);

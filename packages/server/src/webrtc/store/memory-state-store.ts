@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from '../../common/clock';
 import { DigestSet } from './digest-set';
-import type { StateStore } from './state-store';
+import type { SignalStep, SignalStepResult, StateStore } from './state-store';
 
 type Entry =
   | { kind: 'value'; value: unknown; expiresAt: number }
@@ -227,6 +227,55 @@ export class MemoryStateStore implements StateStore {
     const e = this.ofKind(key, 'list');
     this.entries.delete(key);
     return e ? (e.items as T[]) : [];
+  }
+
+  admitSignal(step: SignalStep): SignalStepResult {
+    const { receiver, messageId, sequence, candidates, log } = step;
+    if (this.hashGet(receiver.roomKey, receiver.peerId) === undefined) return { verdict: 'not-member' };
+    const session = this.get<{ socketId?: string | null; droppedSeq?: number | null }>(receiver.sessionKey);
+    const online = typeof session?.socketId === 'string';
+    if (!online && typeof session?.droppedSeq === 'number') {
+      const numbered = this.get<number>(log.seqKey) ?? 0;
+      if (numbered - session.droppedSeq >= log.maxEntries) return { verdict: 'buffer-full' };
+    }
+    if (messageId && this.isRemembered(messageId.key, messageId.id)) {
+      this.remember(messageId.key, messageId.id, messageId.ttlMs, messageId.maxMembers);
+      return { verdict: 'duplicate' };
+    }
+    if (sequence.value === undefined) this.expire(sequence.key, sequence.ttlMs);
+    else if (!this.raiseTo(sequence.key, sequence.value, sequence.ttlMs))
+      return { verdict: 'stale', last: this.get<number>(sequence.key) };
+    if (messageId) this.remember(messageId.key, messageId.id, messageId.ttlMs, messageId.maxMembers);
+    const fresh: boolean[] = [];
+    let entry = log.head;
+    if (candidates) {
+      let any = false;
+      candidates.members.forEach((member, i) => {
+        const first =
+          member === null || this.remember(candidates.key, member, candidates.ttlMs, candidates.maxMembers);
+        fresh.push(first);
+        if (!first) return;
+        if (log.items) entry += (any ? ',' : '') + log.items[i];
+        any = true;
+      });
+      if (!any) return { verdict: 'duplicate' };
+    }
+    entry += log.tail;
+    const seq = (this.get<number>(log.seqKey) ?? 0) + 1;
+    this.set(log.seqKey, seq, log.sequenceTtlMs);
+    let list = this.ofKind(log.listKey, 'list');
+    if (!list) {
+      list = { kind: 'list', items: [], expiresAt: NEVER };
+      this.entries.set(log.listKey, list);
+    }
+    list.items.push(`${seq} ${entry}`);
+    if (list.items.length > log.maxEntries) list.items.splice(0, list.items.length - log.maxEntries);
+    list.expiresAt = this.clock.now() + log.entryTtlMs;
+    return { verdict: 'accepted', online, seq, fresh };
+  }
+
+  private isRemembered(key: string, member: string): boolean {
+    return this.ofKind(key, 'digests')?.digests.has(member, this.clock.now()) ?? false;
   }
 
   size(): number {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { StateStore } from './state-store';
+import type { SignalStep, SignalStepResult, StateStore } from './state-store';
 
 export interface RedisStateStoreOptions {
   /** Prepended to every key, so deployments (and test runs) can share a database. Default `switchboard:`. */
@@ -48,8 +48,12 @@ export interface RedisStateStoreOptions {
  * both sorted sets, so using one as the other is not an error here; and TTLs are whole
  * milliseconds of at least 1.
  *
- * Standalone Redis or Sentinel: each script touches one key, but `delete()` of several keys would
- * need them in one hash slot on Redis Cluster.
+ * `admitSignal` is one script over the seven keys a relayed signal reads or writes (room, session,
+ * message ids, sequence, candidates, the receiver's delivery log), so a signal costs one round trip
+ * whatever it is.
+ *
+ * Standalone Redis or Sentinel: `admitSignal`'s script and `delete()` of several keys would need
+ * their keys in one hash slot on Redis Cluster.
  */
 export class RedisStateStore implements StateStore {
   private readonly redis: Redis;
@@ -168,6 +172,57 @@ export class RedisStateStore implements StateStore {
     return (await LIST_PUSH.run(this.redis, this.k(key), encode(value), maxLength, ttl(ttlMs))) === 1;
   }
 
+  async admitSignal(step: SignalStep): Promise<SignalStepResult> {
+    const { receiver, messageId, sequence, candidates, log } = step;
+    const args: (string | Buffer | number)[] = [
+      receiver.peerId,
+      messageId ? digest(messageId.id) : '',
+      messageId ? ttl(messageId.ttlMs) : 0,
+      messageId?.maxMembers ?? 0,
+      sequence.value === undefined ? '' : encode(sequence.value),
+      ttl(sequence.ttlMs),
+      candidates?.members.length ?? 0,
+      candidates ? ttl(candidates.ttlMs) : 0,
+      candidates?.maxMembers ?? 0,
+      log.maxEntries,
+      ttl(log.entryTtlMs),
+      ttl(log.sequenceTtlMs),
+      log.head,
+      log.tail,
+    ];
+    candidates?.members.forEach((member, i) =>
+      args.push(member === null ? '' : digest(member), log.items?.[i] ?? ''),
+    );
+    // Keys the step does not use are passed as the bare prefix, which the script never touches.
+    const keys = [
+      receiver.roomKey,
+      receiver.sessionKey,
+      messageId?.key ?? '',
+      sequence.key,
+      candidates?.key ?? '',
+      log.seqKey,
+      log.listKey,
+    ].map((key) => this.k(key));
+    const reply = (await ADMIT_SIGNAL.run(this.redis, keys, ...args)) as [number, ...unknown[]];
+    switch (reply[0]) {
+      case 0:
+        return {
+          verdict: 'accepted',
+          seq: Number(reply[1]),
+          online: reply[2] === 1,
+          fresh: [...String(reply[3])].map((c) => c === '1'),
+        };
+      case 1:
+        return { verdict: 'not-member' };
+      case 2:
+        return { verdict: 'buffer-full' };
+      case 3:
+        return { verdict: 'duplicate' };
+      default:
+        return { verdict: 'stale', last: decode<number>((reply[1] as string | null) ?? null) };
+    }
+  }
+
   async listLength(key: string): Promise<number> {
     return this.redis.llen(this.k(key));
   }
@@ -222,12 +277,14 @@ class Script {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 
-  async run(redis: Redis, key: string, ...args: (string | Buffer | number)[]): Promise<unknown> {
+  /** `keys`: one key, or all of them (a script over several needs them on one Redis, not a Cluster). */
+  async run(redis: Redis, keys: string | string[], ...args: (string | Buffer | number)[]): Promise<unknown> {
+    const all = typeof keys === 'string' ? [keys] : keys;
     try {
-      return await redis.evalsha(this.sha, 1, key, ...args);
+      return await redis.evalsha(this.sha, all.length, ...all, ...args);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return redis.eval(this.lua, 1, key, ...args);
+      return redis.eval(this.lua, all.length, ...all, ...args);
     }
   }
 }
@@ -313,6 +370,91 @@ if redis.call('LLEN', KEYS[1]) < tonumber(ARGV[2]) then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return pushed`);
+
+/**
+ * StateStore.admitSignal (its JSDoc has the order of the checks). Returns {0, seq, online 0|1,
+ * fresh '1'/'0' per candidate}, {1} not a member, {2} buffer full, {3} duplicate, {4, last sequence}.
+ * KEYS: room hash, receiver's session, message ids, sequence, seen candidates, log seq, log list.
+ * ARGV: 1 receiver, 2 message id digest ('' none), 3 its ttl ms, 4 ids kept, 5 sequence ('' none),
+ * 6 its ttl ms, 7 candidate count, 8 their ttl ms, 9 candidates kept, 10 log entries kept, 11 log
+ * ttl ms, 12 log seq ttl ms, 13 entry head, 14 entry tail, then per candidate its digest ('' for
+ * end-of-candidates, always fresh) and its entry item ('' when the entry lists none).
+ * Remembering is ADD_MEMBER's; a batch's candidates get scores a microsecond apart, so the cap drops
+ * them in the order they came.
+ */
+const ADMIT_SIGNAL = new Script(`${NOW}if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {1} end
+local online = 0
+local session = redis.call('GET', KEYS[2])
+if session then
+  session = cjson.decode(session)
+  if type(session.socketId) == 'string' then
+    online = 1
+  elseif type(session.droppedSeq) == 'number' then
+    if tonumber(redis.call('GET', KEYS[6]) or '0') - session.droppedSeq >= tonumber(ARGV[10]) then return {2} end
+  end
+end
+local function remember(key, member, score, max)
+  local old = redis.call('ZSCORE', key, member)
+  local fresh = not old or tonumber(old) <= now
+  if fresh then
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+    local excess = redis.call('ZCARD', key) - max + 1
+    if excess > 0 then redis.call('ZPOPMIN', key, excess) end
+  end
+  if max >= 1 or not fresh then redis.call('ZADD', key, score, member) end
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIREAT', key, math.ceil(tonumber(last[2]) / 1000)) end
+  return fresh
+end
+local id = ARGV[2]
+if id ~= '' then
+  local old = redis.call('ZSCORE', KEYS[3], id)
+  if old and tonumber(old) > now then
+    remember(KEYS[3], id, now + tonumber(ARGV[3]) * 1000, tonumber(ARGV[4]))
+    return {3}
+  end
+end
+if ARGV[5] == '' then
+  redis.call('PEXPIRE', KEYS[4], ARGV[6])
+else
+  local last = redis.call('GET', KEYS[4])
+  local cur = tonumber(last or '')
+  if cur and cur >= tonumber(ARGV[5]) then
+    redis.call('PEXPIRE', KEYS[4], ARGV[6])
+    return {4, last}
+  end
+  redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[6])
+end
+if id ~= '' then remember(KEYS[3], id, now + tonumber(ARGV[3]) * 1000, tonumber(ARGV[4])) end
+local n = tonumber(ARGV[7])
+local entry = ARGV[13]
+local fresh = ''
+if n > 0 then
+  local score = now + tonumber(ARGV[8]) * 1000
+  local max = tonumber(ARGV[9])
+  local any = false
+  for i = 0, n - 1 do
+    local member = ARGV[15 + 2 * i]
+    if member == '' or remember(KEYS[5], member, score + i, max) then
+      fresh = fresh .. '1'
+      local item = ARGV[16 + 2 * i]
+      if item ~= '' then
+        if any then entry = entry .. ',' end
+        entry = entry .. item
+      end
+      any = true
+    else
+      fresh = fresh .. '0'
+    end
+  end
+  if not any then return {3} end
+end
+local seq = redis.call('INCR', KEYS[6])
+redis.call('PEXPIRE', KEYS[6], ARGV[12])
+redis.call('RPUSH', KEYS[7], seq .. ' ' .. entry .. ARGV[14])
+redis.call('LTRIM', KEYS[7], -tonumber(ARGV[10]), -1)
+redis.call('PEXPIRE', KEYS[7], ARGV[11])
+return {0, seq, online, fresh}`);
 
 /** An 8-byte digest of a remembered member (see the class comment). */
 function digest(member: string): Buffer {

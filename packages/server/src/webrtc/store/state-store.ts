@@ -64,10 +64,55 @@ export interface StateStore {
   listLength(key: string): Awaitable<number>;
   /** Returns the whole list in order and deletes it. */
   listDrain<T>(key: string): Awaitable<T[]>;
+  /**
+   * The whole decision on one relayed signal, and its effects, in one atomic step (one Lua script on
+   * Redis: one round trip instead of one per check). In order, the first that applies answers:
+   * `not-member` when `receiver.peerId` is not a field of the hash at `receiver.roomKey`;
+   * `buffer-full` when the receiver's session (at `receiver.sessionKey`: a value with `socketId`,
+   * null while dropped, and `droppedSeq`) is dropped and its log has numbered `log.maxEntries`
+   * signals since `droppedSeq`; `duplicate` when `messageId` is remembered (its TTL is refreshed);
+   * `stale` when `sequence.value` is not above the number at `sequence.key` (nothing is recorded,
+   * the key's TTL is refreshed). Otherwise the sequence is raised (or, without `value`, its key's TTL
+   * refreshed) and `messageId` remembered; then `candidates` are de-duplicated, each as
+   * {@link remember} does (a null member is always fresh), and with none fresh the answer is
+   * `duplicate`. Last, the signal is logged for the receiver: the number at `log.seqKey` is
+   * incremented (TTL `sequenceTtlMs`) and `"<seq> <entry>"` appended to the list at `log.listKey`
+   * (its newest `maxEntries` kept, TTL `entryTtlMs`), where the entry is `log.head`, the fresh
+   * candidates' `log.items` joined by commas, and `log.tail`; the answer is `accepted` with that seq.
+   */
+  admitSignal(step: SignalStep): Awaitable<SignalStepResult>;
   /** Number of keys held (for metrics and leak tests). */
   size(): Awaitable<number>;
   /** Stops background work. Safe to call twice. */
   close(): Awaitable<void>;
 }
+
+/** One relayed signal, as {@link StateStore.admitSignal} judges and records it. */
+export interface SignalStep {
+  receiver: { roomKey: string; peerId: string; sessionKey: string };
+  /** Absent when the signal has no message id. */
+  messageId?: { key: string; id: string; ttlMs: number; maxMembers: number };
+  /** `value`: an offer's or answer's sequence, to be raised to; absent for candidates and unsequenced signals. */
+  sequence: { key: string; value?: number; ttlMs: number };
+  /** Absent for offers and answers; for a candidate, one member; for a batch, one per candidate (at least one). */
+  candidates?: { key: string; members: (string | null)[]; ttlMs: number; maxMembers: number };
+  log: {
+    seqKey: string;
+    listKey: string;
+    maxEntries: number;
+    entryTtlMs: number;
+    sequenceTtlMs: number;
+    head: string;
+    /** One per candidate (a batch's entry lists only the fresh ones); absent otherwise. */
+    items?: string[];
+    tail: string;
+  };
+}
+
+export type SignalStepResult =
+  | { verdict: 'not-member' | 'buffer-full' | 'duplicate' }
+  | { verdict: 'stale'; last: number | undefined }
+  /** `fresh`: for each of `candidates.members`, whether it was new (empty without candidates). */
+  | { verdict: 'accepted'; online: boolean; seq: number; fresh: boolean[] };
 
 export const STATE_STORE = Symbol('STATE_STORE');
