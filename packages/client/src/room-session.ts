@@ -5,6 +5,7 @@ import {
   type DisconnectReasonEvent,
   type IceCandidateInit,
   type IceCandidateMessage,
+  type IceCandidatesMessage,
   type IceServer,
   type PeerInfo,
   type ResumedEvent,
@@ -14,6 +15,7 @@ import {
   NAMESPACE,
 } from '@switchboard/protocol';
 import { AccessToken } from './access-token.js';
+import { CandidateBatcher, MAX_CANDIDATES_PER_BATCH } from './candidate-batcher.js';
 import { ConnectionState } from './connection-state.js';
 import { FALLBACK_SERVER_CONFIG, LIMITS } from './defaults.js';
 import { SwitchboardError } from './errors.js';
@@ -33,6 +35,8 @@ export interface RoomSessionOptions {
   maxSendAttempts: number;
   connectTimeoutMs: number;
   resumeTimeoutMs: number;
+  /** Candidates to one peer gathered within this window go as one `iceCandidates` batch; 0: one by one. */
+  candidateBatchWindowMs: number;
   /** The app's policy; default: built from the server's `GET /webrtc/config`. */
   reconnectPolicy?: ReconnectPolicy;
   token?: string;
@@ -93,6 +97,8 @@ export class RoomSession {
   private closePromise: Promise<void> | null = null;
   /** The access token every handshake presents, and its renewal. */
   readonly token: AccessToken;
+  /** Outgoing candidates per peer, coalesced into batches before they get their envelope. */
+  private readonly candidates: CandidateBatcher<IceCandidateInit | null>;
 
   constructor(
     private readonly options: RoomSessionOptions,
@@ -110,6 +116,17 @@ export class RoomSession {
       active: () => !inactive.includes(this.currentState),
       open: () => this.currentState !== ConnectionState.Closed,
       refreshDue: () => void this.refreshToken(),
+    });
+    this.candidates = new CandidateBatcher({
+      windowMs: options.candidateBatchWindowMs,
+      maxBatch: MAX_CANDIDATES_PER_BATCH,
+      // Chromium ends gathering with `null`, Firefox with an empty candidate (its ufrag names the round).
+      isEnd: (candidate) => candidate === null || candidate.candidate === '',
+      // A lone candidate goes as the single event: same size, and the one every server and SDK knows.
+      send: (to, batch) =>
+        batch.length === 1
+          ? this.send('iceCandidate', to, { candidate: batch[0] ?? null })
+          : this.send('iceCandidates', to, { candidates: batch }),
     });
   }
 
@@ -159,13 +176,36 @@ export class RoomSession {
   }
 
   /**
-   * Sends a signal to a peer in the envelope the server orders and de-duplicates by: the pair's next
-   * `sequence` and a `messageId` unique to this client. Delivery failures surface as `onError`.
+   * Sends a signal to a peer. Candidates wait up to `candidateBatchWindowMs` to travel in a batch;
+   * an offer or answer first sends the candidates waiting for that peer, so that every signal keeps
+   * the order it was made in (a candidate of an old ICE generation stays before a restart's offer,
+   * one gathered after an offer stays after it). Delivery failures surface as `onError`.
    */
+  signal(event: 'offer' | 'answer', to: string, body: { sdp: string }): void;
+  signal(event: 'iceCandidate', to: string, body: { candidate: IceCandidateInit | null }): void;
   signal(
-    event: SignalEvent,
+    event: 'offer' | 'answer' | 'iceCandidate',
     to: string,
     body: { sdp: string } | { candidate: IceCandidateInit | null },
+  ): void {
+    if (!this.channel || this.currentState === ConnectionState.Closed) return;
+    if ('candidate' in body) {
+      this.candidates.add(to, body.candidate);
+      return;
+    }
+    this.candidates.flush(to);
+    this.send(event, to, body);
+  }
+
+  /**
+   * Hands a signal to the channel in the envelope the server orders and de-duplicates by: the pair's
+   * next `sequence` and a `messageId` unique to this client.
+   */
+  private send(
+    event: SignalEvent,
+    to: string,
+    body:
+      { sdp: string } | { candidate: IceCandidateInit | null } | { candidates: (IceCandidateInit | null)[] },
   ): void {
     const channel = this.channel;
     if (!channel || this.currentState === ConnectionState.Closed) return;
@@ -285,6 +325,7 @@ export class RoomSession {
     channel.onSignal('offer', (message) => this.onDescription('offer', message));
     channel.onSignal('answer', (message) => this.onDescription('answer', message));
     channel.onSignal('iceCandidate', (message) => this.onCandidate(message));
+    channel.onSignal('iceCandidates', (message) => this.onCandidates(message));
     return channel;
   }
 
@@ -349,6 +390,7 @@ export class RoomSession {
   private rejoin(): void {
     const previous = this.selfId;
     for (const peerId of [...this.members.keys()]) this.removeMember(peerId, 'rejoined');
+    this.candidates.dropAll();
     this.channel?.clearOutbox();
     this.sequences.clear();
     this.seenMessageIds.clear();
@@ -456,6 +498,7 @@ export class RoomSession {
     this.joinGeneration += 1;
     this.token.stop();
     this.hooks.onClosing();
+    this.candidates.close();
     this.members.clear();
     this.settleConnect(SwitchboardError.closed());
     if (channel && wasJoined) {
@@ -579,6 +622,7 @@ export class RoomSession {
 
   private removeMember(peerId: string, reason: PeerLeaveReason): void {
     if (!this.members.delete(peerId)) return;
+    this.candidates.drop(peerId);
     this.channel?.dropSignalsTo(peerId);
     // The sequence counter is kept: should the same id come back, a restarted counter could be
     // refused as STALE_SEQUENCE by a server that still remembers the pair. A rejoin clears them all.
@@ -615,19 +659,27 @@ export class RoomSession {
     if (message.roomId !== this.options.room || !this.selfId) return;
     if (this.isDuplicate(message.from, message.messageId)) return;
     if (!this.members.has(message.from)) return;
-    const candidate = message.candidate;
-    this.hooks.onCandidate(
-      message.from,
-      candidate === null
-        ? null
-        : {
-            candidate: candidate.candidate,
-            sdpMid: candidate.sdpMid ?? null,
-            sdpMLineIndex: candidate.sdpMLineIndex ?? null,
-            usernameFragment: candidate.usernameFragment ?? null,
-          },
-    );
+    this.hooks.onCandidate(message.from, toBrowserCandidate(message.candidate));
   }
+
+  /** A batch: each candidate in order, exactly as the same candidates sent one by one would be. */
+  private onCandidates(message: IceCandidatesMessage): void {
+    if (message.roomId !== this.options.room || !this.selfId) return;
+    if (this.isDuplicate(message.from, message.messageId)) return;
+    if (!this.members.has(message.from)) return;
+    for (const candidate of message.candidates)
+      this.hooks.onCandidate(message.from, toBrowserCandidate(candidate));
+  }
+}
+
+function toBrowserCandidate(candidate: IceCandidateInit | null): RTCIceCandidateInit | null {
+  if (candidate === null) return null;
+  return {
+    candidate: candidate.candidate,
+    sdpMid: candidate.sdpMid ?? null,
+    sdpMLineIndex: candidate.sdpMLineIndex ?? null,
+    usernameFragment: candidate.usernameFragment ?? null,
+  };
 }
 
 function toRemotePeer(peer: PeerInfo | RemotePeer): RemotePeer {

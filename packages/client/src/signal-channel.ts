@@ -4,6 +4,8 @@ import type {
   HandshakeAuth,
   IceCandidateMessage,
   IceCandidateRequest,
+  IceCandidatesMessage,
+  IceCandidatesRequest,
   ResumeFailedEvent,
   ResumedEvent,
   Result,
@@ -38,13 +40,27 @@ export type RoomEvent =
   | 'serverMessage'
   | 'disconnectReason';
 
-/** Signals relayed to one peer: sent at least once, in order, kept across reconnects. */
-export type SignalEvent = 'offer' | 'answer' | 'iceCandidate';
-type SignalPayload<E extends SignalEvent> = E extends 'iceCandidate' ? IceCandidateRequest : SdpSignalRequest;
+/**
+ * Signals relayed to one peer: sent at least once, in order, kept across reconnects. `iceCandidates`
+ * is a batch of candidates in one message (see CandidateBatcher).
+ */
+export type SignalEvent = 'offer' | 'answer' | 'iceCandidate' | 'iceCandidates';
+type SignalPayload<E extends SignalEvent> = E extends 'iceCandidate'
+  ? IceCandidateRequest
+  : E extends 'iceCandidates'
+    ? IceCandidatesRequest
+    : SdpSignalRequest;
 /** A signal as the server relays it. */
 export type SignalMessage<E extends SignalEvent> = E extends 'iceCandidate'
   ? IceCandidateMessage
-  : SdpSignalMessage;
+  : E extends 'iceCandidates'
+    ? IceCandidatesMessage
+    : SdpSignalMessage;
+
+/** An offer or answer (as opposed to candidates, single or batched). */
+function isDescription(event: SignalEvent): boolean {
+  return event === 'offer' || event === 'answer';
+}
 
 /** Requests that are only meaningful on the current connection (not queued across reconnects). */
 export type RequestEvent = 'joinRoom' | 'leaveRoom' | 'connectionState' | 'callQuality' | 'refreshToken';
@@ -109,7 +125,7 @@ export interface SignalChannelHooks {
 
 interface OutboxEntry {
   event: SignalEvent;
-  payload: SdpSignalRequest | IceCandidateRequest;
+  payload: SdpSignalRequest | IceCandidateRequest | IceCandidatesRequest;
   to: string;
   messageId: string;
   /** Transmissions so far; an ack callback of an older transmission is stale. */
@@ -487,14 +503,22 @@ export class SignalChannel {
     let held: Set<string> | undefined;
     // Peers with an offer or answer in flight: the next one to them waits for its answer, so that a
     // refusal of the first (RATE_LIMITED after a server stall) cannot let the second overtake it.
-    // Candidates are not held back: the receiver keeps early ones until their description arrives.
+    // Candidates do not wait for an answer: the receiver keeps early ones until their description arrives.
     let describing: Set<string> | undefined;
+    // Peers with an offer or answer left waiting by the rule above: candidates made after it wait
+    // too. Sent first, a restart's candidates would reach a receiver still on the old description,
+    // whose browser refuses them (their ufrag is the new one) and they would be lost.
+    let waiting: Set<string> | undefined;
     for (const entry of this.outbox) {
-      const description = entry.event !== 'iceCandidate';
+      const description = isDescription(entry.event);
       if (entry.notBefore > now) (held ??= new Set()).add(entry.to);
       if (entry.inFlight && description) (describing ??= new Set()).add(entry.to);
       if (entry.inFlight || entry.notBefore > now || held?.has(entry.to)) continue;
-      if (description && describing?.has(entry.to)) continue;
+      if (description && describing?.has(entry.to)) {
+        (waiting ??= new Set()).add(entry.to);
+        continue;
+      }
+      if (!description && waiting?.has(entry.to)) continue;
       const wait = this.pacer?.take(now) ?? 0;
       if (wait > 0) {
         this.paceTimer = setTimeout(() => this.flush(), wait);
@@ -602,7 +626,7 @@ export class SignalChannel {
     const index = this.outbox.indexOf(entry);
     if (index >= 0) this.outbox.splice(index, 1);
     // The next description to the same peer may have been waiting for this one's answer.
-    if (entry.event !== 'iceCandidate' && this.outbox.length > 0) queueMicrotask(() => this.flush());
+    if (isDescription(entry.event) && this.outbox.length > 0) queueMicrotask(() => this.flush());
   }
 }
 

@@ -93,6 +93,7 @@ export class SwitchboardClient extends TypedEmitter<SwitchboardEvents> {
         maxSendAttempts: o.maxSendAttempts,
         connectTimeoutMs: o.connectTimeoutMs,
         resumeTimeoutMs: o.resumeTimeoutMs,
+        candidateBatchWindowMs: o.candidateBatchWindowMs,
         reconnectPolicy: o.reconnectPolicy,
         token: o.token ?? o.authToken,
         getToken: o.getToken,

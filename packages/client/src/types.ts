@@ -49,6 +49,16 @@ export interface SwitchboardClientOptions {
   maxRecreations?: number;
   /** Minimum spacing of the ICE restarts this client starts by itself on `failed`, ms. Default 5000. */
   iceRestartMinIntervalMs?: number;
+  /**
+   * Candidates gathered for one peer within this many ms of the first are sent as one `iceCandidates`
+   * message (one acknowledgement, one token of the server's signal rate) instead of one `iceCandidate`
+   * each. No candidate waits longer than this; a batch goes at once when it holds 32 candidates or
+   * when gathering ends (end-of-candidates is its last entry). 0 turns batching off. Default 5: a
+   * browser emits a gathering phase's host candidates within about a millisecond of each other, and
+   * 5 ms is far below a network round trip, so a call does not connect later. Every peer of a room
+   * must run an SDK that handles `iceCandidates` (any SDK that has this option does).
+   */
+  candidateBatchWindowMs?: number;
   /** Open a data channel with every peer (`send`, `dataChannelMessage`). Default true. */
   dataChannel?: boolean;
   /**

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { io, type Socket } from 'socket.io-client';
+import { DEFAULT_OPTIONS } from '../src/defaults.js';
 import type { Logger } from '../src/logger.js';
 import { DefaultReconnectPolicy } from '../src/reconnect-policy.js';
 import { RoomSession, type RoomSessionHooks } from '../src/room-session.js';
@@ -45,8 +46,13 @@ async function proxyTo(handle: ServerHandle): Promise<TcpProxy> {
   return proxy;
 }
 
-/** A RoomSession whose hooks record every call, with fast reconnects. */
-function newSession(url: string, room: string, name: string): TestSession {
+/** A RoomSession whose hooks record every call, with fast reconnects (and the SDK's default candidate window). */
+function newSession(
+  url: string,
+  room: string,
+  name: string,
+  candidateBatchWindowMs: number = DEFAULT_OPTIONS.candidateBatchWindowMs,
+): TestSession {
   const events: Recorded[] = [];
   const logs: string[] = [];
   const record = (level: string) => (message: string) => logs.push(`${level} ${message}`);
@@ -71,6 +77,7 @@ function newSession(url: string, room: string, name: string): TestSession {
       maxSendAttempts: 3,
       connectTimeoutMs: 3000,
       resumeTimeoutMs: 3000,
+      candidateBatchWindowMs,
       reconnectPolicy: new DefaultReconnectPolicy({ delaysMs: [0, 100, 200], jitterRatio: 0 }),
       logger,
     },
@@ -167,6 +174,135 @@ test('RoomSession.signal() numbers each peer pair from 1 with a messageId unique
   assert.equal(new Set(ids).size, 3);
   for (const id of ids) assert.match(id ?? '', /^[a-z0-9]+-\d+$/);
   assert.deepEqual(ada.errors(), []);
+});
+
+/** A host candidate the server's schema accepts; `n` tells them apart. */
+function hostCandidate(n: number): { candidate: string; sdpMid: string; sdpMLineIndex: number } {
+  return {
+    candidate: `candidate:${n} 1 udp 2122260223 192.0.2.${n} 5000${n} typ host`,
+    sdpMid: '0',
+    sdpMLineIndex: 0,
+  };
+}
+
+interface RelayedSignal {
+  event: string;
+  sequence?: number;
+  from: string;
+  sdp?: string;
+  candidate?: { candidate: string } | null;
+  candidates?: ({ candidate: string } | null)[];
+}
+
+/** What the raw peer receives of offers and candidates, in arrival order. */
+function recordSignals(socket: Socket): RelayedSignal[] {
+  const relayed: RelayedSignal[] = [];
+  for (const event of ['offer', 'iceCandidate', 'iceCandidates'] as const) {
+    socket.on(event, (message: Omit<RelayedSignal, 'event'>) => relayed.push({ event, ...message }));
+  }
+  return relayed;
+}
+
+/** A relayed signal in short: event, sequence, and the offer's name or the candidates' numbers (`end` for end-of-candidates). */
+function summary(r: RelayedSignal): [string, number | undefined, string] {
+  const name = (c: { candidate: string } | null) =>
+    c === null ? 'end' : (/^candidate:(\d+)/.exec(c.candidate)?.[1] ?? '?');
+  if (r.sdp !== undefined) return [r.event, r.sequence, /s=(\w+)/.exec(r.sdp)?.[1] ?? '?'];
+  if (r.candidates) return [r.event, r.sequence, r.candidates.map(name).join(',')];
+  return [r.event, r.sequence, name(r.candidate ?? null)];
+}
+
+test('RoomSession.signal() of candidates within the window sends them as one iceCandidates batch, after the offer before them and before the offer after them, end-of-candidates last', async () => {
+  const { url } = await server();
+  const ada = newSession(url, 'rs-batch', 'ada', 20);
+  await ada.session.connect();
+  const raw = await rawPeer(url, 'rs-batch');
+  const relayed = recordSignals(raw.socket);
+  await waitFor('ada told of the raw peer', () => ada.session.peers.has(raw.peerId));
+  ada.session.signal('offer', raw.peerId, { sdp: sdp('first') });
+  for (const n of [1, 2, 3]) ada.session.signal('iceCandidate', raw.peerId, { candidate: hostCandidate(n) });
+  // An ICE restart's offer: the first round's candidates, still in their window, go before it.
+  ada.session.signal('offer', raw.peerId, { sdp: sdp('restart') });
+  ada.session.signal('iceCandidate', raw.peerId, { candidate: hostCandidate(4) });
+  ada.session.signal('iceCandidate', raw.peerId, { candidate: hostCandidate(5) });
+  ada.session.signal('iceCandidate', raw.peerId, { candidate: null });
+  // A lone candidate of a later phase goes when its window ends, as the single event.
+  ada.session.signal('iceCandidate', raw.peerId, { candidate: hostCandidate(6) });
+  await waitFor('five signals relayed', () => relayed.length === 5, {
+    timeoutMs: 5000,
+    diagnose: () => JSON.stringify({ relayed, errors: ada.errors().map((e) => e.message), logs: ada.logs }),
+  });
+  assert.deepEqual(relayed.map(summary), [
+    ['offer', 1, 'first'],
+    ['iceCandidates', 2, '1,2,3'],
+    ['offer', 3, 'restart'],
+    ['iceCandidates', 4, '4,5,end'],
+    ['iceCandidate', 5, '6'],
+  ]);
+  assert.deepEqual(ada.errors(), []);
+});
+
+test('RoomSession.signal() with candidateBatchWindowMs 0 sends each candidate as its own iceCandidate at once', async () => {
+  const { url } = await server();
+  const ada = newSession(url, 'rs-nobatch', 'ada', 0);
+  await ada.session.connect();
+  const raw = await rawPeer(url, 'rs-nobatch');
+  const relayed = recordSignals(raw.socket);
+  await waitFor('ada told of the raw peer', () => ada.session.peers.has(raw.peerId));
+  ada.session.signal('offer', raw.peerId, { sdp: sdp('first') });
+  for (const n of [1, 2, 3]) ada.session.signal('iceCandidate', raw.peerId, { candidate: hostCandidate(n) });
+  ada.session.signal('iceCandidate', raw.peerId, { candidate: null });
+  await waitFor('five signals relayed', () => relayed.length === 5, { timeoutMs: 5000 });
+  assert.deepEqual(relayed.map(summary), [
+    ['offer', 1, 'first'],
+    ['iceCandidate', 2, '1'],
+    ['iceCandidate', 3, '2'],
+    ['iceCandidate', 4, '3'],
+    ['iceCandidate', 5, 'end'],
+  ]);
+});
+
+test('RoomSession handed an iceCandidates batch passes on each candidate in order, end-of-candidates included, and a copy of the batch not again', async () => {
+  const { url } = await server({ SIGNAL_DEDUP_WINDOW_MS: '1000' });
+  const ada = newSession(url, 'rs-batch-in', 'ada');
+  await ada.session.connect();
+  const raw = await rawPeer(url, 'rs-batch-in');
+  await waitFor('ada told of the raw peer', () => ada.session.peers.has(raw.peerId));
+  const to = ada.session.peerId;
+  const send = (event: string, payload: Record<string, unknown>) =>
+    raw.socket.emitWithAck(event, { roomId: 'rs-batch-in', to, ...payload });
+  assert.deepEqual(await send('offer', { sdp: sdp('first'), messageId: 'raw-1' }), { ok: true });
+  const batch = { candidates: [hostCandidate(1), hostCandidate(2), null], messageId: 'raw-2' };
+  assert.deepEqual(await send('iceCandidates', batch), { ok: true });
+  assert.deepEqual(await send('iceCandidate', { candidate: hostCandidate(3), messageId: 'raw-3' }), {
+    ok: true,
+  });
+  await waitFor('four candidates passed on', () => ada.calls('onCandidate').length >= 4, { timeoutMs: 5000 });
+  // The same batch again, past the server's dedup window: the session's memory of ids drops it.
+  await sleep(1500);
+  await send('iceCandidates', batch);
+  await send('iceCandidate', { candidate: hostCandidate(4), messageId: 'raw-4' });
+  await waitFor('the next candidate passed on', () => ada.calls('onCandidate').length >= 5, {
+    timeoutMs: 5000,
+  });
+  await sleep(200);
+  assert.deepEqual(
+    ada
+      .calls('onCandidate')
+      .map(([from, c]) => [
+        from,
+        c === null ? 'end' : /^candidate:(\d+)/.exec((c as RTCIceCandidateInit).candidate ?? '')?.[1],
+      ]),
+    [
+      [raw.peerId, '1'],
+      [raw.peerId, '2'],
+      [raw.peerId, 'end'],
+      [raw.peerId, '3'],
+      [raw.peerId, '4'],
+    ],
+  );
+  const first = ada.calls('onCandidate')[0]![1] as RTCIceCandidateInit;
+  assert.deepEqual(first, { ...hostCandidate(1), usernameFragment: null });
 });
 
 test('RoomSession handed the same messageId twice by the server (after its dedup window) passes it on once', async () => {

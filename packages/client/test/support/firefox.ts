@@ -89,6 +89,14 @@ export async function launchFirefox({ origins = [] }: { origins?: string[] } = {
   }
 }
 
+/**
+ * A Firefox page of the server's origin without a client: the test builds one itself with the
+ * served SDK (`await import('/switchboard.js')`), for options the demo page does not offer.
+ */
+export function openFirefoxBlankPeer(browser: Browser, baseUrl: string, name: string): Promise<FirefoxPeer> {
+  return openFirefoxPeer(browser, baseUrl, { room: '', name });
+}
+
 /** Opens the demo at `baseUrl/?room=...` in a new user context and waits until the client exists. */
 export async function openFirefoxPeer(
   browser: Browser,
@@ -120,8 +128,9 @@ export async function openFirefoxPeer(
       close: () =>
         within(context.close(), CLOSE_TIMEOUT_MS, () => `closing ${options.name} (firefox) timed out`),
     };
-    await page.goto(demoUrl(baseUrl, options));
-    await waitForClient(peer);
+    // No room: the join form, and no client (see openFirefoxBlankPeer).
+    await page.goto(options.room ? demoUrl(baseUrl, options) : `${baseUrl}/`);
+    if (options.room) await waitForClient(peer);
     return peer;
   } catch (error) {
     await context.close().catch(() => undefined);
