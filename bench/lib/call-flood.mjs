@@ -7,8 +7,8 @@
  * acknowledged (as our SDK waits for acks); the pair starts its next call at once. `candidates`
  * per side, plus an end-of-candidates (`null`).
  *
- * How the candidates travel is the point of the comparison: ours sends them as an SDK that
- * coalesces a gathering phase's candidates would (ours does not yet), in `iceCandidates` batches (`batches` per side: a gathering phase's host candidates, then its
+ * How the candidates travel is the point of the comparison: ours sends them as our SDK coalesces
+ * a gathering phase's candidates (`candidateBatchWindowMs`), in `iceCandidates` batches (`batches` per side: a gathering phase's host candidates, then its
  * server-reflexive ones with the end of candidates), the baseline one message per candidate (it
  * has no batch), as the bare relay's users would. So ours needs 2 + 2 × batches messages a call,
  * the baseline 2 + 2 × (candidates + 1).
