@@ -54,6 +54,28 @@ function total(record: Record<string, number>): number {
   return Object.values(record).reduce((a, b) => a + b, 0);
 }
 
+/**
+ * Waits until `/metrics` has counted one report from each side of a call (two pairs, two setup
+ * times), logs them under `label`, and answers the samples and the pairs by type.
+ */
+async function twoReportsCounted(server: ServerHandle, label: string, diagnose: () => string) {
+  const samples = await waitFor(
+    'two callQuality reports counted',
+    async () => {
+      const s = await callMetrics(server);
+      return total(pairs(s)) >= 2 && (s.get('switchboard_call_setup_seconds_count') ?? 0) >= 2 ? s : null;
+    },
+    { timeoutMs: 10_000, diagnose },
+  );
+  const seen = pairs(samples);
+  console.log(
+    `${label}: pairs ${JSON.stringify(seen)}, setup sum ${samples.get('switchboard_call_setup_seconds_sum')} s`,
+  );
+  assert.equal(total(seen), 2);
+  assert.equal(samples.get('switchboard_call_setup_seconds_count'), 2);
+  return { samples, seen };
+}
+
 /** A blank page of the server's origin running the served SDK with `callQualityReports` as given. */
 async function openSdkPeer(
   server: ServerHandle,
@@ -102,24 +124,11 @@ test(
         },
       );
       // One report per side of the link.
-      const samples = await waitFor(
-        'two callQuality reports counted',
-        async () => {
-          const s = await callMetrics(server);
-          return total(pairs(s)) >= 2 && (s.get('switchboard_call_setup_seconds_count') ?? 0) >= 2 ? s : null;
-        },
-        { timeoutMs: 10_000, diagnose },
-      );
-      const seen = pairs(samples);
-      console.log(
-        `direct call: pairs ${JSON.stringify(seen)}, setup sum ${samples.get('switchboard_call_setup_seconds_sum')} s`,
-      );
-      assert.equal(total(seen), 2);
+      const { samples, seen } = await twoReportsCounted(server, 'direct call', diagnose);
       // Both pages share one loopback interface: the local side is always a host candidate; the
       // remote one is `host` when its candidate was signaled before the checks, else `prflx` (learned
       // from an incoming check first). Never a relay (no TURN here) nor srflx (no STUN here).
       for (const key of Object.keys(seen)) assert.match(key, /^host\/(host|prflx)\/udp$/);
-      assert.equal(samples.get('switchboard_call_setup_seconds_count'), 2);
       const setupSum = samples.get('switchboard_call_setup_seconds_sum') ?? 0;
       assert.ok(setupSum > 0 && setupSum < 60, `setup time sum ${setupSum} s`);
       assert.equal(samples.get('switchboard_call_rtt_seconds_count'), 2);
@@ -172,23 +181,10 @@ test(
         async () => (await allConnected(north, 1)) && (await allConnected(south, 1)),
         { timeoutMs: 30_000, diagnose },
       );
-      const samples = await waitFor(
-        'two callQuality reports counted',
-        async () => {
-          const s = await callMetrics(server);
-          return total(pairs(s)) >= 2 && (s.get('switchboard_call_setup_seconds_count') ?? 0) >= 2 ? s : null;
-        },
-        { timeoutMs: 10_000, diagnose },
-      );
-      const seen = pairs(samples);
-      console.log(
-        `relay call: pairs ${JSON.stringify(seen)}, setup sum ${samples.get('switchboard_call_setup_seconds_sum')} s`,
-      );
-      assert.equal(total(seen), 2);
+      const { seen } = await twoReportsCounted(server, 'relay call', diagnose);
       // Both sides gather relay candidates only (udp to coturn); the remote one is the other side's
       // relay candidate, or prflx when a check from it arrived before its candidate.
       for (const key of Object.keys(seen)) assert.match(key, /^relay\/(relay|prflx)\/udp$/);
-      assert.equal(samples.get('switchboard_call_setup_seconds_count'), 2);
     } finally {
       await closeAll(a, b);
       await server.stop();

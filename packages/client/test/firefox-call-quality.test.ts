@@ -2,24 +2,12 @@
 // in `/metrics`. (Firefox ESR 153 here has `transport.selectedCandidatePairId`, as Chromium does, and
 // also flags that pair `selected`; it can list two `nominated` pairs at once.)
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchBrowsers, type Browsers } from './support/browsers.js';
+import { test } from 'node:test';
+import { useServerAndBrowsers } from './support/browsers.js';
 import { closeAll, waitForCall, type Participant } from './support/participant.js';
-import { startServer, type ServerHandle } from './support/server.js';
 import { waitFor } from './support/wait.js';
 
-let server: ServerHandle;
-let browsers: Browsers;
-
-before(async () => {
-  server = await startServer();
-  browsers = await launchBrowsers({ origins: [server.url] });
-});
-
-after(async () => {
-  await browsers?.close();
-  await server?.stop();
-});
+const shared = useServerAndBrowsers();
 
 test(
   'a Chromium-Firefox call shows in /metrics as two host pairs with setup times, one reported by each browser',
@@ -27,11 +15,11 @@ test(
   async () => {
     let a: Participant | undefined;
     let b: Participant | undefined;
-    const diagnose = () => [a?.recentLogs(), b?.recentLogs(), server.output().slice(-2000)].join('\n');
+    const diagnose = () => [a?.recentLogs(), b?.recentLogs(), shared.server.output().slice(-2000)].join('\n');
     try {
       const room = `cq-firefox-${Date.now()}`;
-      a = await browsers.open('chromium', server.url, { room, name: 'chromium' });
-      b = await browsers.open('firefox', server.url, { room, name: 'firefox' });
+      a = await shared.browsers.open('chromium', shared.server.url, { room, name: 'chromium' });
+      b = await shared.browsers.open('firefox', shared.server.url, { room, name: 'firefox' });
       const { aId } = await waitForCall(a, b, { video: false, diagnose });
       const firefox = b;
       const pair = await firefox.evaluate(
@@ -42,7 +30,7 @@ test(
       const text = await waitFor(
         'a callQuality report from each side',
         async () => {
-          const body = await (await fetch(`${server.url}/metrics`)).text();
+          const body = await (await fetch(`${shared.server.url}/metrics`)).text();
           const count = /^switchboard_call_setup_seconds_count (\d+)/m.exec(body);
           return Number(count?.[1] ?? 0) >= 2 ? body : null;
         },

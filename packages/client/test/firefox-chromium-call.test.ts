@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchBrowsers, type Browsers } from './support/browsers.js';
+import { test } from 'node:test';
+import { useServerAndBrowsers } from './support/browsers.js';
 import {
   assertVideoFlowing,
   closeAll,
@@ -11,31 +11,19 @@ import {
   type BrowserName,
   type Participant,
 } from './support/participant.js';
-import { startServer, type ServerHandle } from './support/server.js';
 
-let server: ServerHandle;
-let browsers: Browsers;
-
-before(async () => {
-  server = await startServer();
-  browsers = await launchBrowsers({ origins: [server.url] });
-});
-
-after(async () => {
-  await browsers?.close();
-  await server?.stop();
-});
+const shared = useServerAndBrowsers();
 
 /** The first page joins, the second joins after it and sends the offer (the newcomer offers). */
 async function call(first: BrowserName, second: BrowserName): Promise<void> {
   let a: Participant | undefined;
   let b: Participant | undefined;
-  const diagnose = () => [a?.recentLogs(), b?.recentLogs(), server.output().slice(-2000)].join('\n');
+  const diagnose = () => [a?.recentLogs(), b?.recentLogs(), shared.server.output().slice(-2000)].join('\n');
   try {
     const room = `mixed-${first}-${second}-${Date.now()}`;
-    a = await browsers.open(first, server.url, { room, name: `${first}-first` });
+    a = await shared.browsers.open(first, shared.server.url, { room, name: `${first}-first` });
     const started = Date.now();
-    b = await browsers.open(second, server.url, { room, name: `${second}-second` });
+    b = await shared.browsers.open(second, shared.server.url, { room, name: `${second}-second` });
     const [early, late] = [a, b];
     const { aId, bId } = await waitForCall(early, late, { video: false, diagnose });
     console.log(`${first} + ${second}: connected ${Date.now() - started} ms after the second page opened`);

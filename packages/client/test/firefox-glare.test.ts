@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import { launchBrowsers, type Browsers } from './support/browsers.js';
+import { test } from 'node:test';
+import { useServerAndBrowsers } from './support/browsers.js';
 import {
   allConnected,
   closeAll,
@@ -10,7 +10,6 @@ import {
   waitForCall,
   type Participant,
 } from './support/participant.js';
-import { startServer, type ServerHandle } from './support/server.js';
 import { sleep, waitFor } from './support/wait.js';
 
 /** Rounds always played (a renegotiation and an ICE restart, twice). */
@@ -30,18 +29,7 @@ interface LinkSnapshot {
   signalingState: string;
 }
 
-let server: ServerHandle;
-let browsers: Browsers;
-
-before(async () => {
-  server = await startServer();
-  browsers = await launchBrowsers({ origins: [server.url] });
-});
-
-after(async () => {
-  await browsers?.close();
-  await server?.stop();
-});
+const shared = useServerAndBrowsers();
 
 /**
  * Both pages start an offer at the same wall-clock instant, round after round (a renegotiation,
@@ -55,8 +43,8 @@ async function glare(firefoxRole: 'polite' | 'impolite'): Promise<void> {
   try {
     const room = `fx-glare-${firefoxRole}-${Date.now()}`;
     [chromium, firefox] = await openPairWithRole(
-      () => browsers.open('chromium', server.url, { room, name: 'chromium' }),
-      () => browsers.open('firefox', server.url, { room, name: `firefox-${firefoxRole}` }),
+      () => shared.browsers.open('chromium', shared.server.url, { room, name: 'chromium' }),
+      () => shared.browsers.open('firefox', shared.server.url, { room, name: `firefox-${firefoxRole}` }),
       firefoxRole,
     );
     const [cr, fx] = [chromium, firefox];
@@ -254,8 +242,8 @@ test(
     const diagnose = () => [cr?.recentLogs(), fx?.recentLogs()].join('\n');
     try {
       const room = `fx-srd-race-${Date.now()}`;
-      cr = await browsers.open('chromium', server.url, { room, name: 'chromium' });
-      fx = await browsers.open('firefox', server.url, { room, name: 'firefox' });
+      cr = await shared.browsers.open('chromium', shared.server.url, { room, name: 'chromium' });
+      fx = await shared.browsers.open('firefox', shared.server.url, { room, name: 'firefox' });
       const { aId: crId, bId: fxId } = await waitForCall(cr, fx, { video: false, diagnose });
       const errors = {
         chromium: await recordEvents(cr, ['error']),

@@ -1,8 +1,10 @@
+import { after, before } from 'node:test';
 import type { Browser as ChromiumBrowser } from 'playwright-core';
 import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { launchBrowser, openPeer } from './browser.js';
 import { closeFirefox, launchFirefox, openFirefoxPeer } from './firefox.js';
 import type { BrowserName, Participant, PeerOptions } from './participant.js';
+import { startServer, type ServerHandle } from './server.js';
 
 /** One Chromium and one Firefox, for calls between the two engines. */
 export interface Browsers {
@@ -33,6 +35,35 @@ export async function launchBrowsers({ origins = [] }: { origins?: string[] } = 
         : openFirefoxPeer(firefox.value, baseUrl, options),
     close: async () => {
       await Promise.allSettled([chromium.value.close(), closeFirefox(firefox.value)]);
+    },
+  };
+}
+
+/**
+ * A server and both browsers shared by every test of a file: started in a `before` hook, closed in
+ * an `after` hook. Read `server` and `browsers` from the returned object inside the tests.
+ */
+export function useServerAndBrowsers(): { readonly server: ServerHandle; readonly browsers: Browsers } {
+  let server: ServerHandle | undefined;
+  let browsers: Browsers | undefined;
+  before(async () => {
+    server = await startServer();
+    browsers = await launchBrowsers({ origins: [server.url] });
+  });
+  after(async () => {
+    await browsers?.close();
+    await server?.stop();
+  });
+  const ready = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} used before the file's before() hook ran`);
+    return value;
+  };
+  return {
+    get server() {
+      return ready(server, 'server');
+    },
+    get browsers() {
+      return ready(browsers, 'browsers');
     },
   };
 }
