@@ -117,6 +117,11 @@ export class PeerLink {
   private remoteSessionId: string | null = null;
   /** The remote session of the replaced RTCPeerConnection: answers from it are stale. */
   private staleRemoteSessionId: string | null = null;
+  /** Resolved when each connection is replaced or closed (see unlessRetired). */
+  private readonly retirements = new WeakMap<
+    RTCPeerConnection,
+    { promise: Promise<void>; retire: () => void }
+  >();
   private candidateErrors: CandidateErrorInfo[] = [];
   private gatheringFailureReported = false;
   /** Incoming signals, applied one at a time in arrival order. */
@@ -281,13 +286,13 @@ export class PeerLink {
     }
     try {
       this.applyingOffer = true;
-      await pc.setRemoteDescription({ type: 'offer', sdp }); // rolls back our own offer if needed
+      await this.unlessRetired(pc, pc.setRemoteDescription({ type: 'offer', sdp })); // rolls back our own offer if needed
       if (pc !== this.pc) return;
       this.remoteSessionId = sessionId;
       this.mayOffer = true;
       // A colliding offer we rolled back was ours; a restart we had in mind is carried by theirs.
       this.iceRestartPending = false;
-      await pc.setLocalDescription();
+      await this.unlessRetired(pc, pc.setLocalDescription());
       if (pc !== this.pc || pc.localDescription?.type !== 'answer') return;
       this.diagnostics.answersSent += 1;
       this.hooks.sendAnswer(pc.localDescription.sdp);
@@ -324,7 +329,7 @@ export class PeerLink {
     }
     this.settingRemoteAnswerPending = true;
     try {
-      await pc.setRemoteDescription({ type: 'answer', sdp });
+      await this.unlessRetired(pc, pc.setRemoteDescription({ type: 'answer', sdp }));
     } catch (error) {
       if (pc !== this.pc || this.closed) return;
       // A refused answer leaves this connection in `have-local-offer` with no way forward: the
@@ -404,7 +409,7 @@ export class PeerLink {
     }
     try {
       this.makingOffer = true;
-      await pc.setLocalDescription();
+      await this.unlessRetired(pc, pc.setLocalDescription());
       if (pc !== this.pc || !pc.localDescription || pc.localDescription.type !== 'offer') return;
       this.diagnostics.offersSent += 1;
       this.hooks.sendOffer(pc.localDescription.sdp);
@@ -521,9 +526,24 @@ export class PeerLink {
 
   // ---- RTCPeerConnection lifecycle ----
 
+  /**
+   * `operation` on `pc`, or nothing once `pc` is replaced or closed. Chromium 156 and Firefox ESR 153
+   * both leave an operation that was pending when its connection closed unsettled for good, so
+   * without this a `restartIce()` whose offer was being made when the connection was recreated (a
+   * glare with Chromium rebuilding after a refused answer) never returned (firefox-glare, about 1
+   * run in 10; peer-link.test.ts closes a link mid-offer).
+   * Callers check `pc !== this.pc` afterwards.
+   */
+  private unlessRetired(pc: RTCPeerConnection, operation: Promise<void>): Promise<void> {
+    return Promise.race([operation, this.retirements.get(pc)?.promise ?? Promise.resolve()]);
+  }
+
   private createPeerConnection(): void {
     const pc = new RTCPeerConnection(this.rtcConfiguration);
     this.pc = pc;
+    let retire!: () => void;
+    const promise = new Promise<void>((resolve) => (retire = resolve));
+    this.retirements.set(pc, { promise, retire });
     const stream = this.localStream;
     const sentKinds = new Set<string>();
     if (stream) {
@@ -785,6 +805,7 @@ export class PeerLink {
   }
 
   private teardown(pc: RTCPeerConnection): void {
+    this.retirements.get(pc)?.retire();
     this.negotiationWatchdog.disarm();
     pc.onnegotiationneeded = null;
     pc.onicecandidate = null;

@@ -154,6 +154,30 @@ test(
 );
 
 test(
+  'restartIce() whose offer is being made when the link closes returns instead of hanging',
+  { timeout: 60_000 },
+  async () => {
+    await withPair('close-mid-offer', { stuckTimeoutMs: 5000, media: false }, async (pair) => {
+      await waitConnected(pair, 'initial call connected');
+      // Chromium and Firefox both leave a setLocalDescription() that was pending when its connection
+      // closed unsettled for good; the SDK must not wait on it (a recreate during a restart hung
+      // restartIce() in firefox-glare).
+      const outcome = await pair.page.evaluate(async () => {
+        const { a } = window.peerLinkPair!.links;
+        const call = a.restartIce('manual').then(() => 'returned');
+        const offering = () => (a as unknown as { makingOffer: boolean }).makingOffer;
+        const until = Date.now() + 5000;
+        while (!offering() && Date.now() < until) await new Promise((r) => setTimeout(r, 0));
+        if (!offering()) return 'the offer never started';
+        a.close();
+        return Promise.race([call, new Promise((r) => setTimeout(() => r('still pending after 3 s'), 3000))]);
+      });
+      assert.equal(outcome, 'returned');
+    });
+  },
+);
+
+test(
   'handleDescription() of a garbled remote offer reports negotiation-failed and the call stays connected',
   { timeout: 60_000 },
   async () => {
