@@ -656,19 +656,22 @@ export class RoomSession {
   }
 
   private onCandidate(message: IceCandidateMessage): void {
-    if (message.roomId !== this.options.room || !this.selfId) return;
-    if (this.isDuplicate(message.from, message.messageId)) return;
-    if (!this.members.has(message.from)) return;
-    this.hooks.onCandidate(message.from, toBrowserCandidate(message.candidate));
+    this.acceptCandidates(message, [message.candidate]);
   }
 
   /** A batch: each candidate in order, exactly as the same candidates sent one by one would be. */
   private onCandidates(message: IceCandidatesMessage): void {
+    this.acceptCandidates(message, message.candidates);
+  }
+
+  private acceptCandidates(
+    message: IceCandidateMessage | IceCandidatesMessage,
+    candidates: readonly (IceCandidateInit | null)[],
+  ): void {
     if (message.roomId !== this.options.room || !this.selfId) return;
     if (this.isDuplicate(message.from, message.messageId)) return;
     if (!this.members.has(message.from)) return;
-    for (const candidate of message.candidates)
-      this.hooks.onCandidate(message.from, toBrowserCandidate(candidate));
+    for (const candidate of candidates) this.hooks.onCandidate(message.from, toBrowserCandidate(candidate));
   }
 }
 

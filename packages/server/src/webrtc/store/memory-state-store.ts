@@ -208,11 +208,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   listPush<T>(key: string, value: T, maxLength: number, ttlMs: number): boolean {
-    let e = this.ofKind(key, 'list');
-    if (!e) {
-      e = { kind: 'list', items: [], expiresAt: NEVER };
-      this.entries.set(key, e);
-    }
+    const e = this.listOf(key);
     e.expiresAt = this.clock.now() + ttlMs;
     if (e.items.length >= maxLength) return false;
     e.items.push(value);
@@ -263,15 +259,21 @@ export class MemoryStateStore implements StateStore {
     entry += log.tail;
     const seq = (this.get<number>(log.seqKey) ?? 0) + 1;
     this.set(log.seqKey, seq, log.sequenceTtlMs);
-    let list = this.ofKind(log.listKey, 'list');
-    if (!list) {
-      list = { kind: 'list', items: [], expiresAt: NEVER };
-      this.entries.set(log.listKey, list);
-    }
+    const list = this.listOf(log.listKey);
     list.items.push(`${seq} ${entry}`);
     if (list.items.length > log.maxEntries) list.items.splice(0, list.items.length - log.maxEntries);
     list.expiresAt = this.clock.now() + log.entryTtlMs;
     return { verdict: 'accepted', online, seq, fresh };
+  }
+
+  /** The list at `key`, created empty (no expiry yet) when there is none. */
+  private listOf(key: string) {
+    let e = this.ofKind(key, 'list');
+    if (!e) {
+      e = { kind: 'list', items: [], expiresAt: NEVER };
+      this.entries.set(key, e);
+    }
+    return e;
   }
 
   private isRemembered(key: string, member: string): boolean {
