@@ -15,6 +15,9 @@
  *          --ours-main=PATH   run this entry point as ours (e.g. a build of another commit; also BENCH_OURS_MAIN)
  *          --baseline-main=PATH  run this build of ours in the baseline's place, loaded as ours (two commits
  *                             side by side, phase by phase; also BENCH_BASELINE_MAIN)
+ *          --pin=false        in the sparse and callrate scenarios, do not pin each server to core 0 and the
+ *                             bench and its workers to the other cores (pinned by default, as issue 13's harness)
+ *          --sparse-rates=R1,R2 --sparse-saturation=false (the sparse scenario's steps; e.g. to profile one)
  *          --redis=URL        the Redis of the cluster scenario (else BENCH_REDIS_URL, REDIS_URL, redis://127.0.0.1:6379)
  *          --cluster-parts=relay,memory,locality  --cluster-rates=R1,R2 (5000 always)  --cluster-pairs=N (saturation)
  *                             --mesh-peers=N (Redis memory)
@@ -201,6 +204,8 @@ CFG.sparseRates = opt('sparse-rates', QUICK ? '5000,25000' : '5000,15000,25000')
   .split(',')
   .map(Number);
 CFG.sparseSaturationPairs = 100;
+// --sparse-saturation=false leaves the saturation step out (e.g. to profile the open-loop steps alone).
+CFG.sparseSaturation = opt('sparse-saturation', 'true') !== 'false';
 CFG.sparseMeasureMs = QUICK ? 2000 : 5000;
 CFG.callratePairs = Number(opt('callers', 100));
 CFG.callrateBatches = Number(opt('batches', 2));
@@ -615,22 +620,54 @@ const median = (xs) => {
   return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
 };
 
-async function withServers(label, fn, nodeArgsFor = () => []) {
+/**
+ * Pins a process and all its threads (V8's GC helpers and libuv's pool included) to `cpus` (a
+ * taskset list such as "0" or "0-1"). Returns false when taskset is missing or refuses.
+ */
+function pinTo(pid, cpus) {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * With `pin` (--pin=false turns it off) and at least 2 cores: each server on core 0 alone, the bench
+ * and its workers on the others, as the independent harness of issue 13 ran; undone afterwards.
+ */
+const PIN = opt('pin', 'true') !== 'false' && os.cpus().length >= 2;
+const ALL_CPUS = `0-${os.cpus().length - 1}`;
+const OTHER_CPUS = `1-${os.cpus().length - 1}`;
+
+async function withServers(label, fn, nodeArgsFor = () => [], { pin = false } = {}) {
   const servers = {};
+  const pinned = pin && PIN;
   try {
     for (const target of TARGETS) {
       try {
         servers[target] = await startTarget(target, label, nodeArgsFor(target));
+        if (pinned && !pinTo(servers[target].pid, '0')) log(`${target}: could not pin the server to core 0`);
       } catch (err) {
         const msg = `${label}/${target}: ${err.message}`;
         log(`ERROR ${msg}`);
         results.errors.push(msg);
       }
     }
+    if (pinned) {
+      pinTo(process.pid, OTHER_CPUS);
+      for (const w of pool?.workers ?? []) if (!w.exited) pinTo(w.proc.pid, OTHER_CPUS);
+      log(`${label}: servers pinned to core 0, the bench and its workers to cores ${OTHER_CPUS}`);
+    }
     return await fn(servers);
   } finally {
     if (pool) await pool.each(range(pool.size), 'close', {}, 30000).catch((e) => log(`close: ${e.message}`));
     for (const server of Object.values(servers)) await stopTarget(server);
+    if (pinned) {
+      pinTo(process.pid, ALL_CPUS);
+      for (const w of pool?.workers ?? []) if (!w.exited) pinTo(w.proc.pid, ALL_CPUS);
+    }
   }
 }
 
@@ -1684,7 +1721,7 @@ async function sparse() {
       }
       const res = Object.fromEntries(live.map((t) => [t, { steps: [], saturation: null }]));
       let k = 0;
-      for (const rate of [...CFG.sparseRates, 'saturation']) {
+      for (const rate of [...CFG.sparseRates, ...(CFG.sparseSaturation ? ['saturation'] : [])]) {
         const order = k++ % 2 === 0 ? live : [...live].reverse();
         for (const t of order) {
           if (!servers[t].alive()) continue;
@@ -1710,6 +1747,7 @@ async function sparse() {
       return res;
     },
     profileArgs,
+    { pin: true },
   );
   await attachProfiles(out);
   return out;
@@ -1844,6 +1882,7 @@ async function callrate() {
       return res;
     },
     profileArgs,
+    { pin: true },
   );
   await attachProfiles(out);
   return out;

@@ -20,11 +20,22 @@ function where(url) {
   return path.basename(u);
 }
 
-export function summarizeProfile(file, top = 20) {
+/**
+ * @param {string} file
+ * @param {number} [top]
+ * @param {{fromMs?: number, toMs?: number}} [window] only samples taken this long after the
+ *   profile started (e.g. one measurement window, found with `busyTimeline`)
+ */
+export function summarizeProfile(file, top = 20, window = {}) {
   const prof = JSON.parse(fs.readFileSync(file, 'utf8'));
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
   const selfUs = new Map();
+  const from = (window.fromMs ?? 0) * 1000;
+  const to = (window.toMs ?? Infinity) * 1000;
+  let at = 0;
   for (let i = 0; i < prof.samples.length; i++) {
+    at += prof.timeDeltas[i] || 0;
+    if (at < from || at > to) continue;
     const id = prof.samples[i];
     selfUs.set(id, (selfUs.get(id) || 0) + (prof.timeDeltas[i] || 0));
   }
@@ -65,6 +76,21 @@ export function summarizeProfile(file, top = 20) {
   };
 }
 
+/** Busy milliseconds in each second of the profile (to find a measurement window). */
+export function busyTimeline(file) {
+  const prof = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const idleIds = new Set(prof.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  const perSecond = [];
+  let at = 0;
+  for (let i = 0; i < prof.samples.length; i++) {
+    const d = prof.timeDeltas[i] || 0;
+    at += d;
+    const s = Math.floor(at / 1e6);
+    perSecond[s] = (perSecond[s] || 0) + (idleIds.has(prof.samples[i]) ? 0 : d / 1000);
+  }
+  return Array.from(perSecond, (ms) => Math.round(ms || 0));
+}
+
 export function formatProfile(s) {
   const lines = [
     `CPU profile ${s.file}: ${s.busyMs} ms busy of ${s.totalMs} ms sampled; % of busy time`,
@@ -79,10 +105,22 @@ export function formatProfile(s) {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const file = process.argv[2];
+  const [file, top, range] = process.argv.slice(2);
   if (!file) {
-    console.error('usage: node bench/lib/cpuprofile-summary.mjs FILE.cpuprofile [TOP]');
+    console.error(
+      'usage: node bench/lib/cpuprofile-summary.mjs FILE.cpuprofile [TOP] [FROM_S-TO_S | timeline]',
+    );
     process.exit(2);
   }
-  console.log(formatProfile(summarizeProfile(file, Number(process.argv[3] || 20))));
+  if (range === 'timeline')
+    console.log(
+      busyTimeline(file)
+        .map((ms, s) => `${s}s ${ms}ms`)
+        .join('\n'),
+    );
+  else {
+    const [fromS, toS] = (range ?? '').split('-').map(Number);
+    const window = range ? { fromMs: fromS * 1000, toMs: toS * 1000 } : {};
+    console.log(formatProfile(summarizeProfile(file, Number(top || 20), window)));
+  }
 }

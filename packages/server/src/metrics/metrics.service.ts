@@ -39,6 +39,8 @@ export class MetricsService implements AdapterTraffic {
   private readonly requestCounts = new Map<string, Map<string, Tally>>();
   private readonly sentCounts = new Map<string, Tally>();
 
+  /** Where `switchboard_deferred_events_total` reads from, and what it has reported so far. */
+  private readonly deferred = { source: (): number => 0, reported: 0 };
   private sources: MetricSources = { sockets: () => 0, pendingResumes: () => 0, storeKeys: () => 0 };
   private readonly refusals: Counter<'reason'>;
   private readonly forced: Counter<'reason'>;
@@ -190,6 +192,17 @@ export class MetricsService implements AdapterTraffic {
         adapterCounts.self.flushTo(this.labels('self'));
       },
     });
+    const deferred = this.deferred;
+    new Counter({
+      name: 'switchboard_deferred_events_total',
+      help: 'Client events handled in turns because the server was busy (not urgent, see docs/performance.md "New calls first when busy")',
+      registers: [this.registry],
+      collect() {
+        const total = deferred.source();
+        this.inc(total - deferred.reported);
+        deferred.reported = total;
+      },
+    });
     new Gauge({
       name: 'switchboard_state_keys',
       help: 'Keys held by the state store (rooms, sessions, pair contexts, buffers)',
@@ -258,6 +271,11 @@ export class MetricsService implements AdapterTraffic {
    */
   observeSize(collection: string, size: () => number): void {
     this.sizes.set(collection, size);
+  }
+
+  /** Where `switchboard_deferred_events_total` reads its running total from. */
+  observeDeferred(total: () => number): void {
+    this.deferred.source = total;
   }
 
   /** Where the gauges read from; set once the parts they read are up. */

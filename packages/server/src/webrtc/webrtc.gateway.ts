@@ -31,6 +31,7 @@ import { subscribed } from '../cluster/cluster-adapter';
 import { ExpirySchedule } from '../auth/expiry-schedule';
 import type { AuthenticatedUser } from '../auth/token-verifier';
 import { STORE_HEALTH, type StoreHealth } from '../common/store-health';
+import { FairScheduler } from '../common/fair-scheduler';
 
 interface SocketData {
   peerId?: string;
@@ -66,7 +67,29 @@ const QUEUE = Symbol('queue');
 // Rate limits, likewise per Socket object (a recovered or resumed connection starts afresh), made on
 // the socket's first event so an idle peer carries none.
 const LIMITS = Symbol('limits');
-type QueuedSocket = SignalingSocket & { [QUEUE]?: SocketQueue; [LIMITS]?: ConnectionLimits };
+// Until when the socket's events count as call setup (see URGENT_EVENTS).
+const SETTING_UP = Symbol('settingUp');
+type QueuedSocket = SignalingSocket & {
+  [QUEUE]?: SocketQueue;
+  [LIMITS]?: ConnectionLimits;
+  [SETTING_UP]?: number;
+};
+
+/**
+ * Events that start or change a call, served first when the server is busy (see FairScheduler);
+ * each also makes its sender's other events urgent for {@link CALL_SETUP_WINDOW_MS}, so the
+ * candidates that follow an offer or answer are not left behind it. Relay traffic of established
+ * calls is what waits its turn.
+ */
+const URGENT_EVENTS: ReadonlySet<string> = new Set([
+  'joinRoom',
+  'leaveRoom',
+  'offer',
+  'answer',
+  'refreshToken',
+]);
+/** How long after an urgent event its sender's events stay urgent, ms: gathering and trickle. */
+const CALL_SETUP_WINDOW_MS = 5_000;
 
 /** A listener shared by all sockets: Socket.IO and EventEmitter call it with the socket as `this`. */
 function socketListener<A extends unknown[]>(
@@ -99,6 +122,14 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
   private readonly expiries: ExpirySchedule<SignalingSocket>;
   /** Sockets whose jobs wait for the store. */
   private readonly pending = new PendingQueues();
+  /** Serves call setup first and senders in turns when the server is busy. */
+  private readonly scheduler = new FairScheduler<SignalingSocket>(
+    {
+      pause: (socket) => transportOf(socket)?.pause?.(),
+      resume: (socket) => transportOf(socket)?.resume?.(),
+    },
+    (err) => this.onJobError(err),
+  );
 
   constructor(
     @Inject(SignalingService) private readonly core: SignalingService,
@@ -174,6 +205,8 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
     });
     if (this.auth.required) nsp.use(this.authenticate);
     this.metrics.observeSize('token_expiries', () => this.expiries.size);
+    this.metrics.observeSize('deferred_events', () => this.scheduler.backlog);
+    this.metrics.observeDeferred(() => this.scheduler.deferredCount);
     this.metrics.observe({
       sockets: () => nsp.sockets.size,
       pendingResumes: () => this.core.pendingResumes,
@@ -224,9 +257,10 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
     return this.pending.settled();
   }
 
-  /** Stops the token-expiry timer (Nest calls this when the app closes). */
+  /** Stops the token-expiry timer and the scheduler's sampling (Nest calls this when the app closes). */
   onModuleDestroy(): void {
     this.expiries.close();
+    this.scheduler.close();
   }
 
   /**
@@ -296,7 +330,20 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
   private readonly onDisconnect = socketListener((socket, reason: string) => {
     const user = socket.data.user;
     if (user) this.expiries.remove(socket, this.auth.deadlineOf(user));
-    queueOf(socket).run(() => this.core.disconnect(socket, reason));
+    if (!this.scheduler.hasBacklog(socket)) {
+      queueOf(socket).run(() => this.core.disconnect(socket, reason));
+      return;
+    }
+    // After the events it sent before it went (their handlers see it gone and answer nothing). Counted
+    // as pending meanwhile: a graceful shutdown waits for the disconnect to reach the store.
+    this.pending.add();
+    this.scheduler.defer(socket, () => {
+      try {
+        queueOf(socket).run(() => this.core.disconnect(socket, reason));
+      } finally {
+        this.pending.remove();
+      }
+    });
   });
 
   private readonly onTokenExpired = (socket: SignalingSocket): void => {
@@ -369,6 +416,28 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
       ack?.(failure(payload.code, payload.message));
       return;
     }
+    const q = socket as QueuedSocket;
+    let urgent = URGENT_EVENTS.has(event);
+    if (urgent) q[SETTING_UP] = now + CALL_SETUP_WINDOW_MS;
+    else urgent = now < (q[SETTING_UP] ?? 0);
+    if (this.scheduler.runsNow(socket, urgent, now)) {
+      this.handle(socket, event, route, payload, ack);
+      return;
+    }
+    this.scheduler.defer(socket, () => {
+      // Cut off (rate limit, token expiry) or gone meanwhile: as for events read with the cut-off one.
+      if (socket.connected) this.handle(socket, event, route, payload, ack);
+    });
+  }
+
+  /** Validates an admitted event and hands it to the core in the socket's order; answers through the ack. */
+  private handle(
+    socket: SignalingSocket,
+    event: string,
+    route: Route,
+    payload: unknown,
+    ack: Ack | undefined,
+  ): void {
     queueOf(socket).run(() => {
       const answer = (result: Result<object>): void => {
         this.metrics.handled(event, outcomeOf(result));
@@ -435,12 +504,18 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
   }
 }
 
-/** A handshake refusal: Socket.IO sends `message` and `data` to the client in `connect_error`. */
+/** The `ws` socket under a connection (Engine.IO's WebSocket transport), whose reading can be paused. */
+function transportOf(socket: SignalingSocket): { pause?(): void; resume?(): void } | undefined {
+  return (socket.conn as unknown as { transport?: { socket?: { pause?(): void; resume?(): void } } })
+    .transport?.socket;
+}
+
 /** ioredis's `commandTimeout` error: Redis is connected but not answering in time. */
 function isStoreTimeout(err: unknown): boolean {
   return err instanceof Error && err.message === 'Command timed out';
 }
 
+/** A handshake refusal: Socket.IO sends `message` and `data` to the client in `connect_error`. */
 function connectError(code: ErrorCode, message: string): Error & { data: ConnectErrorData } {
   return Object.assign(new Error(code), { data: { code, message } });
 }
