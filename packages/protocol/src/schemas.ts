@@ -21,10 +21,10 @@ export const ROOM_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 export const PEER_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** Message ids: 1-128 printable ASCII characters without spaces. */
 export const MESSAGE_ID_PATTERN = /^[\x21-\x7e]{1,128}$/;
-// An SDP is a sequence of `<type>=<value>` lines starting with `v=0` (RFC 8866 §5).
-const SDP_PATTERN = /^v=0\r?\n(?:[a-z]=[^\r\n]*(?:\r?\n|$))+$/;
-// RFC 8839 §5.1 candidate-attribute, with or without the `a=` prefix; '' means end-of-candidates.
-const CANDIDATE_PATTERN = /^(?:(?:a=)?candidate:[^\r\n]+)?$/;
+/** An SDP is a sequence of `<type>=<value>` lines starting with `v=0` (RFC 8866 §5). */
+export const SDP_PATTERN = /^v=0\r?\n(?:[a-z]=[^\r\n]*(?:\r?\n|$))+$/;
+/** RFC 8839 §5.1 candidate-attribute, with or without the `a=` prefix; '' means end-of-candidates. */
+export const CANDIDATE_PATTERN = /^(?:(?:a=)?candidate:[^\r\n]+)?$/;
 
 /** Longest token (JWT) accepted in the handshake or `refreshToken`. */
 export const MAX_TOKEN_LENGTH = 8192;

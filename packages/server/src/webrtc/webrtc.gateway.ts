@@ -19,6 +19,7 @@ import { APP_CONFIG, type AppConfig } from '../config/config';
 import { MetricsService } from '../metrics/metrics.service';
 import { STATE_STORE, type StateStore } from './store/state-store';
 import { validate } from './dto/validation';
+import { relayFastPaths, type FastPath } from './dto/relay-fast-path';
 import type { Awaitable } from '../common/awaitable';
 import { PendingQueues, SocketQueue } from './socket-queue';
 import { ConnectionLimits, type ConnectionLimitsOptions, type LimitKind } from './connection-limits';
@@ -57,6 +58,8 @@ interface Route {
   handle: (socket: SignalingSocket, data: unknown) => Awaitable<Result<object>>;
   /** Whether the socket's next jobs may start before this one has finished (see SocketQueue.run). */
   overlaps: boolean;
+  /** Accepts the payloads honest clients send without the schema's machinery (relay events only). */
+  fast?: FastPath;
 }
 
 const MAX_MESSAGE_ID = 128;
@@ -142,30 +145,51 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
     @Inject(STORE_HEALTH) private readonly health: StoreHealth,
   ) {
     this.expiries = new ExpirySchedule(clock, this.onTokenExpired);
-    const s = createSchemas({ maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 });
+    const limits = { maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 };
+    const s = createSchemas(limits);
+    const fast = relayFastPaths(limits);
     const c = this.core;
     const route = <S extends z.ZodType>(
       limit: LimitKind,
       schema: S,
       handle: (socket: SignalingSocket, data: z.output<S>) => Awaitable<Result<object>>,
       overlaps = false,
-    ): Route => ({ limit, schema, handle: handle as Route['handle'], overlaps });
+      fastPath?: FastPath,
+    ): Route => ({ limit, schema, handle: handle as Route['handle'], overlaps, fast: fastPath });
     // A relay that is one store step issues it before it returns: the socket's next signal need
     // not wait for its reply (see SocketQueue.run).
     const relayOverlaps = c.relaysInOneStep;
     this.routes = new Map<keyof ClientToServerEvents, Route>([
       ['joinRoom', route('join', s.joinRoom, (socket, d) => c.joinRoom(socket, d))],
       ['leaveRoom', route('join', s.leaveRoom, (socket, d) => c.leaveRoom(socket, d))],
-      ['offer', route('signal', s.offer, (socket, d) => c.relay(socket, 'offer', d), relayOverlaps)],
-      ['answer', route('signal', s.answer, (socket, d) => c.relay(socket, 'answer', d), relayOverlaps)],
+      [
+        'offer',
+        route('signal', s.offer, (socket, d) => c.relay(socket, 'offer', d), relayOverlaps, fast.sdp),
+      ],
+      [
+        'answer',
+        route('signal', s.answer, (socket, d) => c.relay(socket, 'answer', d), relayOverlaps, fast.sdp),
+      ],
       [
         'iceCandidate',
-        route('signal', s.iceCandidate, (socket, d) => c.relay(socket, 'iceCandidate', d), relayOverlaps),
+        route(
+          'signal',
+          s.iceCandidate,
+          (socket, d) => c.relay(socket, 'iceCandidate', d),
+          relayOverlaps,
+          fast.iceCandidate,
+        ),
       ],
       // One message, one token: a batch is what the limit counts (its candidates are capped).
       [
         'iceCandidates',
-        route('signal', s.iceCandidates, (socket, d) => c.relay(socket, 'iceCandidates', d), relayOverlaps),
+        route(
+          'signal',
+          s.iceCandidates,
+          (socket, d) => c.relay(socket, 'iceCandidates', d),
+          relayOverlaps,
+          fast.iceCandidates,
+        ),
       ],
       [
         'connectionState',
@@ -452,11 +476,16 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
         this.logger.error({ err, event }, 'handler failed');
         answer(failure(ErrorCode.INTERNAL, 'internal error'));
       };
-      const checked = validate(route.schema, payload);
-      if (!checked.ok) return answer(checked);
+      // The relay events' fast path accepts what honest clients send; anything else goes to the schema.
+      let data: unknown = route.fast?.(payload);
+      if (data === undefined) {
+        const checked = validate(route.schema, payload);
+        if (!checked.ok) return answer(checked);
+        data = checked.data;
+      }
       let result: Awaitable<Result<object>>;
       try {
-        result = route.handle(socket, checked.data);
+        result = route.handle(socket, data);
       } catch (err) {
         return failed(err);
       }
