@@ -2,24 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createSchemas, MAX_CANDIDATES_PER_BATCH } from '@switchboard/protocol';
 import { relayFastPaths } from '../../src/webrtc/dto/relay-fast-path';
+import { prng as rng } from '../support/prng';
 
 const LIMITS = { maxSdpBytes: 4096, maxMetadataBytes: 2048 };
 const schemas = createSchemas(LIMITS);
 const fast = relayFastPaths(LIMITS);
 const SDP = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n';
 const LINE = 'candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host generation 0';
-
-// A deterministic generator (mulberry32), so a failure names a seed that reproduces it.
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values at and around every bound the schemas check, and of every wrong type. */
 const ODD: unknown[] = [
