@@ -39,8 +39,8 @@ export const DEFAULT_FAIR_SCHEDULER_OPTIONS: FairSchedulerOptions = {
   busyPerMs: 16,
   busyUtilization: 0.9,
   sampleMs: 100,
-  quantum: 8,
-  sliceMs: 2,
+  quantum: 32,
+  sliceMs: 4,
   pauseAt: 64,
   maxBacklog: 4096,
 };

@@ -69,6 +69,8 @@ export const envSchema = z
     MAX_BUFFERED_SIGNALS_PER_PAIR: int(1, 100_000).default(256),
     /** Socket.IO connection state recovery (replays what a dropped socket missed); resume tokens work either way. Default true. */
     CONNECTION_STATE_RECOVERY: bool.default(true),
+    /** When the server is busy, serve call setup first and other relay traffic in turns (docs/performance.md). Default true. */
+    CALL_SETUP_FIRST: bool.default(true),
     /** Recent signals kept per peer so connection state recovery can replay what a dropped socket missed. Default 32. */
     RECOVERY_MAX_PACKETS_PER_PEER: int(1, 10_000).default(32),
     /** Memory for those signals over all peers, MiB, allocated outside the JS heap on first use; the oldest are overwritten first. Default 32. */

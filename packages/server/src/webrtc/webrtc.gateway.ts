@@ -125,14 +125,8 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
   private readonly expiries: ExpirySchedule<SignalingSocket>;
   /** Sockets whose jobs wait for the store. */
   private readonly pending = new PendingQueues();
-  /** Serves call setup first and senders in turns when the server is busy. */
-  private readonly scheduler = new FairScheduler<SignalingSocket>(
-    {
-      pause: (socket) => transportOf(socket)?.pause?.(),
-      resume: (socket) => transportOf(socket)?.resume?.(),
-    },
-    (err) => this.onJobError(err),
-  );
+  /** Serves call setup first and senders in turns when the server is busy (CALL_SETUP_FIRST). */
+  private readonly scheduler: FairScheduler<SignalingSocket>;
 
   constructor(
     @Inject(SignalingService) private readonly core: SignalingService,
@@ -145,6 +139,15 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
     @Inject(STORE_HEALTH) private readonly health: StoreHealth,
   ) {
     this.expiries = new ExpirySchedule(clock, this.onTokenExpired);
+    this.scheduler = new FairScheduler<SignalingSocket>(
+      {
+        pause: (socket) => transportOf(socket)?.pause?.(),
+        resume: (socket) => transportOf(socket)?.resume?.(),
+      },
+      (err) => this.onJobError(err),
+      // Off: never busy, so every event runs at once, first come, first served.
+      config.CALL_SETUP_FIRST ? {} : { busyUtilization: 2, busyPerMs: Number.POSITIVE_INFINITY },
+    );
     const limits = { maxSdpBytes: config.MAX_SDP_BYTES, maxMetadataBytes: 2048 };
     const s = createSchemas(limits);
     const fast = relayFastPaths(limits);

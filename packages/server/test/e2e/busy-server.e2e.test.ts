@@ -80,3 +80,41 @@ describe('busy server: new calls first', () => {
     }
   });
 });
+
+describe('busy server with CALL_SETUP_FIRST=false', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({
+      CALL_SETUP_FIRST: 'false',
+      SIGNAL_RATE_PER_SEC: '1000000',
+      SIGNAL_BURST: '1000000',
+    });
+  });
+  after(() => server.close());
+
+  it('the same burst is handled first come, first served: nothing is deferred, everything arrives in order', async () => {
+    const from = await connect(server.url);
+    const to = await connect(server.url);
+    try {
+      await join(from, 'fifo');
+      await join(to, 'fifo');
+      // Past the joins' call-setup window, as above: with the scheduler on, this burst would be deferred.
+      await new Promise((r) => setTimeout(r, 5_100));
+      const relayed = record(to, 'iceCandidate');
+      for (let i = 0; i < 3000; i++)
+        from.emit(
+          'iceCandidate',
+          { roomId: 'fifo', to: to.peerId, candidate: candidate(20_000 + i), messageId: `f${i}` },
+          () => {},
+        );
+      await until(() => relayed.length === 3000, 20_000);
+      assert.deepEqual(
+        relayed.map((m) => m.messageId),
+        Array.from({ length: 3000 }, (_, i) => `f${i}`),
+      );
+      assert.equal(await metric(server, 'switchboard_deferred_events_total'), 0);
+    } finally {
+      closeAll(from, to);
+    }
+  });
+});
