@@ -41,8 +41,24 @@ export class ConnectionLimits {
   private join: TokenBucket | undefined;
   private stateReport: TokenBucket | undefined;
   private refusals: TokenBucket | undefined;
+  /**
+   * Until when, in whole seconds of the clock, the connection's events count as call setup (served
+   * first when the server is busy; see the gateway). Seconds, not ms: a small integer, so V8 keeps it
+   * in the object rather than in a heap number of its own (every joined peer has one of these).
+   */
+  private callSetupUntilS = 0;
 
   constructor(private readonly options: ConnectionLimitsOptions) {}
+
+  /** Marks the connection as setting up a call for `windowMs` from `now`. */
+  startCallSetup(now: number, windowMs: number): void {
+    this.callSetupUntilS = Math.ceil((now + windowMs) / 1000);
+  }
+
+  /** Whether the connection started a call setup within its window (to the second). */
+  settingUpCall(now: number): boolean {
+    return now < this.callSetupUntilS * 1000;
+  }
 
   /** Admits one request of `kind`: 0, or the ms after which it would be admitted. */
   admit(kind: LimitKind, now: number): number {

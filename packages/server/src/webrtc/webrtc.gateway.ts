@@ -70,13 +70,7 @@ const QUEUE = Symbol('queue');
 // Rate limits, likewise per Socket object (a recovered or resumed connection starts afresh), made on
 // the socket's first event so an idle peer carries none.
 const LIMITS = Symbol('limits');
-// Until when the socket's events count as call setup (see URGENT_EVENTS).
-const SETTING_UP = Symbol('settingUp');
-type QueuedSocket = SignalingSocket & {
-  [QUEUE]?: SocketQueue;
-  [LIMITS]?: ConnectionLimits;
-  [SETTING_UP]?: number;
-};
+type QueuedSocket = SignalingSocket & { [QUEUE]?: SocketQueue; [LIMITS]?: ConnectionLimits };
 
 /**
  * Events that start or change a call, served first when the server is busy (see FairScheduler);
@@ -443,10 +437,9 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
       ack?.(failure(payload.code, payload.message));
       return;
     }
-    const q = socket as QueuedSocket;
     let urgent = URGENT_EVENTS.has(event);
-    if (urgent) q[SETTING_UP] = now + CALL_SETUP_WINDOW_MS;
-    else urgent = now < (q[SETTING_UP] ?? 0);
+    if (urgent) limits.startCallSetup(now, CALL_SETUP_WINDOW_MS);
+    else urgent = limits.settingUpCall(now);
     if (this.scheduler.runsNow(socket, urgent, now)) {
       this.handle(socket, event, route, payload, ack);
       return;
