@@ -73,11 +73,30 @@ export const sequenceSchema = z
   .nonnegative('sequence must be >= 0')
   .max(Number.MAX_SAFE_INTEGER);
 
+/** Bounds of a candidate's fields (UTF-16 code units for strings). */
+export const CANDIDATE_LIMITS = {
+  candidate: 1024,
+  sdpMid: 64,
+  sdpMLineIndex: 65535,
+  usernameFragment: 256,
+} as const;
+
+/**
+ * Whether an SDP is over `maxBytes` in UTF-8. Characters are a lower bound on bytes, so the bytes
+ * are only counted when that can matter.
+ */
+export function sdpTooLarge(sdp: string, maxBytes: number): boolean {
+  return sdp.length > maxBytes || (sdp.length * 3 > maxBytes && utf8Length(sdp) > maxBytes);
+}
+
 export const iceCandidateSchema = z.object({
-  candidate: z.string().max(1024).regex(CANDIDATE_PATTERN, 'candidate must be an RFC 8839 candidate line'),
-  sdpMid: z.string().max(64).nullable().optional(),
-  sdpMLineIndex: z.number().int().min(0).max(65535).nullable().optional(),
-  usernameFragment: z.string().max(256).nullable().optional(),
+  candidate: z
+    .string()
+    .max(CANDIDATE_LIMITS.candidate)
+    .regex(CANDIDATE_PATTERN, 'candidate must be an RFC 8839 candidate line'),
+  sdpMid: z.string().max(CANDIDATE_LIMITS.sdpMid).nullable().optional(),
+  sdpMLineIndex: z.number().int().min(0).max(CANDIDATE_LIMITS.sdpMLineIndex).nullable().optional(),
+  usernameFragment: z.string().max(CANDIDATE_LIMITS.usernameFragment).nullable().optional(),
 });
 
 /** Most candidates in one `iceCandidates` batch. */
@@ -90,11 +109,7 @@ export function createSchemas(limits: ProtocolLimits = DEFAULT_LIMITS) {
     .min(1)
     .check((ctx) => {
       const s = ctx.value;
-      // Characters are a lower bound on bytes: only count bytes when it can matter.
-      if (
-        s.length > limits.maxSdpBytes ||
-        (s.length * 3 > limits.maxSdpBytes && utf8Length(s) > limits.maxSdpBytes)
-      ) {
+      if (sdpTooLarge(s, limits.maxSdpBytes)) {
         ctx.issues.push({
           code: 'too_big',
           origin: 'string',

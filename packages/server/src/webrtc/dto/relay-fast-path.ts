@@ -1,11 +1,12 @@
 import {
+  CANDIDATE_LIMITS,
   CANDIDATE_PATTERN,
   MAX_CANDIDATES_PER_BATCH,
   MESSAGE_ID_PATTERN,
   PEER_ID_PATTERN,
   ROOM_ID_PATTERN,
   SDP_PATTERN,
-  utf8Length,
+  sdpTooLarge,
   type IceCandidateInit,
   type ProtocolLimits,
 } from '@switchboard/protocol';
@@ -65,9 +66,7 @@ export function relayFastPaths(
       const out = envelope(p);
       const sdp = (p as Json | null)?.sdp;
       if (out === undefined || typeof sdp !== 'string' || sdp.length === 0) return undefined;
-      if (sdp.length > maxSdpBytes || (sdp.length * 3 > maxSdpBytes && utf8Length(sdp) > maxSdpBytes))
-        return undefined;
-      if (!SDP_PATTERN.test(sdp)) return undefined;
+      if (sdpTooLarge(sdp, maxSdpBytes) || !SDP_PATTERN.test(sdp)) return undefined;
       out.sdp = sdp;
       return out;
     },
@@ -108,7 +107,11 @@ export function relayFastPaths(
 function iceCandidate(c: unknown): IceCandidateInit | undefined {
   if (c === null || typeof c !== 'object' || Array.isArray(c)) return undefined;
   const { candidate, sdpMid, sdpMLineIndex, usernameFragment } = c as Json;
-  if (typeof candidate !== 'string' || candidate.length > 1024 || !CANDIDATE_PATTERN.test(candidate))
+  if (
+    typeof candidate !== 'string' ||
+    candidate.length > CANDIDATE_LIMITS.candidate ||
+    !CANDIDATE_PATTERN.test(candidate)
+  )
     return undefined;
   if (
     (sdpMid === undefined && 'sdpMid' in c) ||
@@ -118,7 +121,8 @@ function iceCandidate(c: unknown): IceCandidateInit | undefined {
     return undefined; // present but undefined (never from JSON): zod keeps the key, so it decides
   const out: IceCandidateInit = { candidate };
   if (sdpMid !== undefined) {
-    if (sdpMid !== null && (typeof sdpMid !== 'string' || sdpMid.length > 64)) return undefined;
+    if (sdpMid !== null && (typeof sdpMid !== 'string' || sdpMid.length > CANDIDATE_LIMITS.sdpMid))
+      return undefined;
     out.sdpMid = sdpMid;
   }
   if (sdpMLineIndex !== undefined) {
@@ -127,13 +131,16 @@ function iceCandidate(c: unknown): IceCandidateInit | undefined {
       (typeof sdpMLineIndex !== 'number' ||
         !Number.isSafeInteger(sdpMLineIndex) ||
         sdpMLineIndex < 0 ||
-        sdpMLineIndex > 65535)
+        sdpMLineIndex > CANDIDATE_LIMITS.sdpMLineIndex)
     )
       return undefined;
     out.sdpMLineIndex = sdpMLineIndex;
   }
   if (usernameFragment !== undefined) {
-    if (usernameFragment !== null && (typeof usernameFragment !== 'string' || usernameFragment.length > 256))
+    if (
+      usernameFragment !== null &&
+      (typeof usernameFragment !== 'string' || usernameFragment.length > CANDIDATE_LIMITS.usernameFragment)
+    )
       return undefined;
     out.usernameFragment = usernameFragment;
   }
