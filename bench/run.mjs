@@ -40,6 +40,7 @@ import {
   cpuWindow,
   cpuMicros,
   scrapeMetrics,
+  LIMITS_UNREACHED,
 } from './lib/server-proc.mjs';
 import { WorkerPool } from './lib/pool.mjs';
 import { summarize, addCounts, sumCounts } from './lib/stats.mjs';
@@ -425,24 +426,6 @@ function gitCommit() {
 
 const liveServers = new Set();
 
-/**
- * Ours in the capacity, relay, latency and call-setup scenarios: every client connects from
- * 127.0.0.1 and a relay connection sends hundreds of signals/s, so the per-IP connection caps and
- * the default rate limits would cut those scenarios short (10,000 peers from one IP against
- * MAX_CONNECTIONS_PER_IP 200). The per-IP caps are off; the rate limits are raised out of reach but
- * stay on, so every signal still pays for its bucket (a rate of 0 would skip it). The limits' own
- * effect is the fairness scenario's subject. `--limits=defaults` keeps the defaults.
- */
-const LIMITS_UNREACHED = {
-  SIGNAL_RATE_PER_SEC: '1000000',
-  SIGNAL_BURST: '1000000',
-  JOIN_RATE_PER_SEC: '100000',
-  JOIN_BURST: '100000',
-  STATE_REPORT_RATE_PER_SEC: '100000',
-  STATE_REPORT_BURST: '100000',
-  MAX_CONNECTIONS_PER_IP: '0',
-  CONNECTION_RATE_PER_IP: '0',
-};
 const oursDefaultEnv = () => (LIMITS === 'off' ? LIMITS_UNREACHED : {});
 
 /**

@@ -24,6 +24,35 @@ try {
 }
 export const CLK_TCK = clkTck;
 
+/** Every server under test runs with this environment (on top of the bench's own). */
+export const SERVER_ENV = {
+  PORT: '0',
+  HOST: '127.0.0.1',
+  LOG_LEVEL: 'warn',
+  DEMO_ENABLED: 'false',
+  STUN_URLS: '',
+  NODE_ENV: 'production',
+};
+
+/**
+ * Ours in the capacity, relay, latency and call-setup scenarios: every client connects from
+ * 127.0.0.1 and a relay connection sends hundreds of signals/s, so the per-IP connection caps and
+ * the default rate limits would cut those scenarios short (10,000 peers from one IP against
+ * MAX_CONNECTIONS_PER_IP 200). The per-IP caps are off; the rate limits are raised out of reach but
+ * stay on, so every signal still pays for its bucket (a rate of 0 would skip it). The limits' own
+ * effect is the fairness scenario's subject (run.mjs: `--limits=defaults` keeps the defaults).
+ */
+export const LIMITS_UNREACHED = {
+  SIGNAL_RATE_PER_SEC: '1000000',
+  SIGNAL_BURST: '1000000',
+  JOIN_RATE_PER_SEC: '100000',
+  JOIN_BURST: '100000',
+  STATE_REPORT_RATE_PER_SEC: '100000',
+  STATE_REPORT_BURST: '100000',
+  MAX_CONNECTIONS_PER_IP: '0',
+  CONNECTION_RATE_PER_IP: '0',
+};
+
 /** Every child process started by the bench, so that exit handlers can end them all. */
 export const children = new Set();
 
@@ -101,15 +130,7 @@ export async function startServer({
 }) {
   const main = mainOverride || (target === 'ours' ? OURS_MAIN : BASELINE_MAIN);
   if (!fs.existsSync(main)) throw new Error(`${target} server entry point not found: ${main}`);
-  const env = {
-    ...process.env,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    DEMO_ENABLED: 'false',
-    STUN_URLS: '',
-    NODE_ENV: 'production',
-  };
+  const env = { ...process.env, ...SERVER_ENV };
   delete env.BENCH_MEM_FILE;
   for (const [k, v] of Object.entries(envOverrides)) {
     if (v === undefined) delete env[k];

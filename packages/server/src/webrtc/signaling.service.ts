@@ -664,26 +664,18 @@ export class SignalingService {
     online: boolean,
   ): Awaitable<Result<SignalResponse>> {
     const all = req.candidates ?? [];
-    const fresh: (IceCandidateInit | null)[] = [];
-    const check = (i: number): Awaitable<Result<SignalResponse>> => {
-      if (i === all.length) {
-        if (fresh.length === 0) return DUPLICATE;
-        return this.deliver(
-          from,
-          to,
-          'iceCandidates',
-          { roomId: req.roomId, from, candidates: fresh },
-          req,
-          online,
-        );
-      }
-      const candidate = all[i] ?? null;
-      return after(this.candidates.isFirstSighting(from, to, candidate), (first) => {
-        if (first) fresh.push(candidate);
-        return check(i + 1);
-      });
-    };
-    return check(0);
+    return after(this.candidates.firstSightings(from, to, all), (first) => {
+      const fresh = all.filter((_, i) => first[i]);
+      if (fresh.length === 0) return DUPLICATE;
+      return this.deliver(
+        from,
+        to,
+        'iceCandidates',
+        { roomId: req.roomId, from, candidates: fresh },
+        req,
+        online,
+      );
+    });
   }
 
   private deliver(

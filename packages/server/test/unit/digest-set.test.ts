@@ -60,6 +60,36 @@ describe('DigestSet', () => {
     for (const v of variants) assert.equal(set.add(v, 0, 1000, 1000), false, JSON.stringify(v));
   });
 
+  test('add() tells apart members that differ in a trailing NUL, in non-ASCII text, or past 1,364 units; equal text built differently is one member', () => {
+    const set = new DigestSet();
+    // Around the scratch memory's limits: hashed as UTF-8 words up to 1,364 UTF-16 units, unit by unit past it.
+    const long = 'x'.repeat(1363);
+    const variants = [
+      'a',
+      'a\u0000',
+      'a\u0000\u0000',
+      'a\u0000\u0000\u0000',
+      'é',
+      'e\u0301',
+      '\u{1F600}',
+      '€€€€',
+    ];
+    for (const n of [1362, 1363, 1364, 1365, 1366, 4000])
+      variants.push('y'.repeat(n), 'y'.repeat(n - 1) + 'z');
+    variants.push('€'.repeat(1364), '€'.repeat(1363) + '¢', long + 'é', long + 'e');
+    for (const v of variants) assert.equal(set.add(v, 0, 1000, 1000), true, JSON.stringify(v.slice(-8)));
+    // The same texts as other V8 string representations (concatenated, sliced, parsed): already held.
+    for (const v of variants) {
+      const cut = Math.floor(v.length / 2);
+      const forms = [
+        v.slice(0, cut) + v.slice(cut),
+        `${v} `.slice(0, -1),
+        JSON.parse(JSON.stringify(v)) as string,
+      ];
+      for (const f of forms) assert.equal(set.add(f, 0, 1000, 1000), false, JSON.stringify(v.slice(-8)));
+    }
+  });
+
   test('add() past maxMembers drops the least recently added; a re-added member counts as recent', () => {
     const set = new DigestSet();
     set.add('m1', 0, 1000, 2);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { frameLimits, MAX_PAYLOAD_DEPTH } from '@switchboard/protocol';
+import { Encoder as BaseEncoder, PacketType } from 'socket.io-parser';
 import { createGuardedParser, nestsDeeperThan, RefusedFrame } from '../../src/common/guarded-parser';
 
 const limits = frameLimits({ maxSdpBytes: 4096, maxMetadataBytes: 2048 });
@@ -85,5 +86,34 @@ describe('guarded Socket.IO decoder', () => {
   it('decoder.add() of an unknown event uses the small default limit', () => {
     const packet = decode(`2/webrtc,1${JSON.stringify(['whatever', 'x'.repeat(2000)])}`);
     assert.ok(!(packet instanceof Error) && packet.data?.[1] instanceof RefusedFrame);
+  });
+});
+
+describe('text-only Socket.IO encoder', () => {
+  it("encode() makes the frames socket.io-parser's encoder makes, for every kind of packet the server sends", () => {
+    const { Encoder } = createGuardedParser(frameLimits({ maxSdpBytes: 4096, maxMetadataBytes: 1024 }));
+    const ours = new Encoder();
+    const theirs = new BaseEncoder();
+    const candidate = { candidate: 'candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host', sdpMid: '0' };
+    const packets = [
+      { type: PacketType.CONNECT, nsp: '/webrtc', data: { sid: 'abc', pid: 'def' } },
+      { type: PacketType.CONNECT_ERROR, nsp: '/webrtc', data: { message: 'not authorized' } },
+      { type: PacketType.DISCONNECT, nsp: '/webrtc' },
+      {
+        type: PacketType.EVENT,
+        nsp: '/webrtc',
+        data: ['iceCandidates', { candidates: [candidate, null], from: 'p' }],
+      },
+      { type: PacketType.EVENT, nsp: '/webrtc', data: ['session', { peerId: 'p' }, 'offset.1'] },
+      { type: PacketType.EVENT, nsp: '/', id: 7, data: ['ping', 'é\u2028"\\'] },
+      { type: PacketType.ACK, nsp: '/webrtc', id: 12, data: [{ ok: true, duplicate: true }] },
+      {
+        type: PacketType.ACK,
+        nsp: '/webrtc',
+        id: 13,
+        data: [{ ok: false, error: { code: 'X', message: 'y' } }],
+      },
+    ];
+    for (const p of packets) assert.deepEqual(ours.encode(p), theirs.encode(p), JSON.stringify(p));
   });
 });

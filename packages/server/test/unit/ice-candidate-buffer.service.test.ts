@@ -7,10 +7,17 @@ import {
   type HeldSignal,
 } from '../../src/webrtc/services/ice-candidate-buffer.service';
 import { MemoryStateStore } from '../../src/webrtc/store/memory-state-store';
+import { deferredStore } from '../support/deferred-store';
 
 const HOLD_TTL_MS = 30_000;
 const SEEN_TTL_MS = 120_000;
 const MAX_PER_PAIR = 3;
+const OPTIONS = {
+  maxPerPair: MAX_PER_PAIR,
+  holdTtlMs: HOLD_TTL_MS,
+  maxSeenPerPair: 512,
+  seenTtlMs: SEEN_TTL_MS,
+};
 
 const LINE =
   'candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 0.0.0.0 rport 0 generation 0';
@@ -31,12 +38,7 @@ describe('IceCandidateBufferService', () => {
   beforeEach(() => {
     clock = new FakeClock();
     store = new MemoryStateStore(clock);
-    buffer = new IceCandidateBufferService(store, {
-      maxPerPair: MAX_PER_PAIR,
-      holdTtlMs: HOLD_TTL_MS,
-      maxSeenPerPair: 512,
-      seenTtlMs: SEEN_TTL_MS,
-    });
+    buffer = new IceCandidateBufferService(store, OPTIONS);
   });
 
   afterEach(async () => {
@@ -83,6 +85,43 @@ describe('IceCandidateBufferService', () => {
       assert.equal(await buffer.isFirstSighting('a', 'b', cand('uf1')), false);
       await clock.advance(SEEN_TTL_MS);
       assert.equal(await buffer.isFirstSighting('a', 'b', cand('uf1')), true);
+    });
+  });
+
+  describe('firstSightings()', () => {
+    const batch = (): (IceCandidateInit | null)[] => [
+      cand('uf1', `${LINE} 1`),
+      cand('uf1', `${LINE} 2`),
+      cand('uf1', `${LINE} 1`), // repeated within the batch
+      null,
+      cand('uf1', `${LINE} 3`),
+      null,
+    ];
+    /** The same batch once all of it was seen: only the ends of candidates pass. */
+    const SEEN_BEFORE = [false, false, false, true, false, true];
+
+    test('firstSightings() answers each candidate of a batch in order: repeats within it and earlier sightings are false, null is true', async () => {
+      assert.equal(await buffer.isFirstSighting('a', 'b', cand('uf1', `${LINE} 3`)), true);
+      assert.deepEqual(await buffer.firstSightings('a', 'b', batch()), [
+        true,
+        true,
+        false,
+        true,
+        false,
+        true,
+      ]);
+      assert.deepEqual(await buffer.firstSightings('a', 'b', batch()), SEEN_BEFORE);
+      // Both ways of asking share one record per direction.
+      assert.equal(await buffer.isFirstSighting('a', 'b', cand('uf1', `${LINE} 2`)), false);
+      assert.deepEqual(await buffer.firstSightings('b', 'a', batch()), [true, true, false, true, true, true]);
+    });
+
+    test('firstSightings() over a store that answers with promises answers the same, in order', async () => {
+      const remote = new IceCandidateBufferService(deferredStore(store), OPTIONS);
+      const first = remote.firstSightings('a', 'b', batch());
+      assert.ok(first instanceof Promise);
+      assert.deepEqual(await first, [true, true, false, true, true, true]);
+      assert.deepEqual(await remote.firstSightings('a', 'b', batch()), SEEN_BEFORE);
     });
   });
 

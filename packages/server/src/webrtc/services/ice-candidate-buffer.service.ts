@@ -44,6 +44,38 @@ export class IceCandidateBufferService {
     );
   }
 
+  /**
+   * {@link isFirstSighting} for each candidate of a batch, in order (a candidate repeated within
+   * the batch is a first sighting once). The pair's key is built once for the batch, not once per
+   * candidate.
+   */
+  firstSightings(from: string, to: string, candidates: (IceCandidateInit | null)[]): Awaitable<boolean[]> {
+    const key = seenKey(from, to);
+    const { seenTtlMs, maxSeenPerPair } = this.options;
+    const out: boolean[] = [];
+    const check = (i: number): Awaitable<boolean[]> => {
+      for (; i < candidates.length; i++) {
+        const candidate = candidates[i] ?? null;
+        if (candidate === null) {
+          out.push(true);
+          continue;
+        }
+        const first = this.store.remember(key, memberOf(candidate), seenTtlMs, maxSeenPerPair);
+        // A remote store answers with a promise: the rest waits for it, so the checks stay in order.
+        if (typeof first !== 'boolean') {
+          const next = i + 1;
+          return after(first, (f) => {
+            out.push(f);
+            return check(next);
+          });
+        }
+        out.push(first);
+      }
+      return out;
+    };
+    return check(0);
+  }
+
   /** The de-duplication of {@link isFirstSighting}, as part of a signal's one-step decision. */
   stepOf(from: string, to: string, candidates: (IceCandidateInit | null)[]): SignalStep['candidates'] {
     return {
