@@ -170,20 +170,24 @@ const scratchWords = new Int32Array(scratchBytes.buffer, scratchBytes.byteOffset
 const MAX_SCRATCH_UNITS = 1364;
 
 /**
- * cyrb53's two multiplicative lanes and final mix, keeping all 64 bits
- * (https://github.com/bryc/code/blob/master/jshash/experimental/cyrb53.js, public domain), fed
- * four bytes at a time: the text is written as UTF-8 into scratch memory by `Buffer#write`
- * (native) and read back as 32-bit words. Measured with callgrind over message ids and candidate
- * lines in V8's various string representations: 1.6k instructions a digest, against 4.0k for the
- * same lanes fed one `charCodeAt` at a time — and 3-4 times that again when `text.charCodeAt` was
- * looked up on strings of too many representations for V8's inline cache, which made the digest
- * a sixth of the in-memory relay's instructions per candidate. The digest is this process's own
- * (nothing stores it), so the way it is fed can change freely. A text's length in bytes seeds the
- * lanes, so zero padding never makes two texts equal.
+ * A 64-bit digest of `text` into {@link hashA} and {@link hashB}: two MurmurHash3 (x86, 32-bit)
+ * lanes with different seeds over the same input blocks, each finished with MurmurHash3's `fmix32`
+ * and then mixed into each other (https://github.com/aappleby/smhasher, public domain). The text
+ * is written as UTF-8 into scratch memory by `Buffer#write` (native) and read back four bytes at a
+ * time: measured with callgrind over message ids and candidate lines in V8's various string
+ * representations, a fraction of the instructions of feeding it one `charCodeAt` at a time — which
+ * cost 4.0k instructions a digest, and 3-4 times that again when `text.charCodeAt` was looked up on
+ * strings of too many representations for V8's inline cache (a sixth of the in-memory relay's
+ * instructions per candidate). Each 32-bit block is mixed with rotations as well as multiplications:
+ * multiplying alone (cyrb53's step, fine for 16-bit units) carries a block's high bytes only upward,
+ * and 3,000 candidate lines differing in two numbers then had 6 digest collisions. The digest is this
+ * process's own (nothing stores it), so it can change freely. The text's length in bytes seeds the
+ * lanes, so zero padding never makes two texts equal. Texts that differ only in unpaired surrogates
+ * (malformed UTF-16, each written as U+FFFD) share a digest: like a crafted collision, that only
+ * makes the sender's own signal look like a repeat.
  */
 function digest(text: string): void {
-  const n = text.length;
-  if (n > MAX_SCRATCH_UNITS) {
+  if (text.length > MAX_SCRATCH_UNITS) {
     digestUnits(text);
     return;
   }
@@ -192,34 +196,52 @@ function digest(text: string): void {
   scratchBytes[len + 1] = 0;
   scratchBytes[len + 2] = 0;
   const words = (len + 3) >> 2;
-  let h1 = 0xdeadbeef ^ len;
-  let h2 = 0x41c6ce57 ^ len;
+  let h1 = SEED_A ^ len;
+  let h2 = SEED_B ^ len;
   for (let i = 0; i < words; i++) {
-    const c = scratchWords[i]!;
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
+    let k = Math.imul(scratchWords[i]!, 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    h1 ^= k;
+    h1 = (Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64) | 0;
+    h2 ^= k;
+    h2 = (Math.imul((h2 << 13) | (h2 >>> 19), 5) + 0xe6546b64) | 0;
   }
   finish(h1, h2);
 }
+
+const SEED_A = 0x9747b28c;
+const SEED_B = 0x5bd1e995;
 
 /** The same lanes fed one UTF-16 unit at a time, for texts too long for the scratch memory. */
 function digestUnits(text: string): void {
   const n = text.length;
-  let h1 = 0xdeadbeef ^ n;
-  let h2 = 0x41c6ce57 ^ n;
+  let h1 = SEED_A ^ n;
+  let h2 = SEED_B ^ n;
   for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 2654435761);
-    h2 = Math.imul(h2 ^ c, 1597334677);
+    let k = Math.imul(text.charCodeAt(i), 0xcc9e2d51);
+    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+    h1 ^= k;
+    h1 = (Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64) | 0;
+    h2 ^= k;
+    h2 = (Math.imul((h2 << 13) | (h2 >>> 19), 5) + 0xe6546b64) | 0;
   }
   finish(h1, h2);
 }
 
+/** MurmurHash3's `fmix32` on each lane, then each mixed into the other (as cyrb53 ends). */
 function finish(h1: number, h2: number): void {
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
-  h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
-  h2 ^= Math.imul(h1 ^ (h1 >>> 13), 3266489909);
-  hashA = h1 | 0;
-  hashB = h2 | 0;
+  h1 = fmix32(h1);
+  h2 = fmix32(h2);
+  h1 = (h1 + Math.imul(h2, 0x85ebca6b)) | 0;
+  h2 = (h2 + Math.imul(h1, 0xc2b2ae35)) | 0;
+  hashA = h1;
+  hashB = h2;
+}
+
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
