@@ -96,7 +96,7 @@ export function createGuardedParser(limits: Readonly<Record<string, number>>): {
     }
     return parse.call(this, json);
   };
-  return { Encoder: TextEncoder, Decoder: GuardedDecoder };
+  return { Encoder: TextFrameEncoder, Decoder: GuardedDecoder };
 }
 
 /**
@@ -107,7 +107,7 @@ export function createGuardedParser(limits: Readonly<Record<string, number>>): {
  * holds binary data — every server-to-client event and ack is JSON by the protocol's types — so
  * every packet is encoded as the one text frame `encode` would make of it.
  */
-class TextEncoder extends Encoder {
+class TextFrameEncoder extends Encoder {
   override encode(obj: Parameters<Encoder['encode']>[0]): ReturnType<Encoder['encode']> {
     return [(this as unknown as { encodeAsString(o: unknown): string }).encodeAsString(obj)];
   }
