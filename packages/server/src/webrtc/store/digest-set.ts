@@ -199,12 +199,9 @@ function digest(text: string): void {
   let h1 = SEED_A ^ len;
   let h2 = SEED_B ^ len;
   for (let i = 0; i < words; i++) {
-    let k = Math.imul(scratchWords[i]!, 0xcc9e2d51);
-    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-    h1 ^= k;
-    h1 = (Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64) | 0;
-    h2 ^= k;
-    h2 = (Math.imul((h2 << 13) | (h2 >>> 19), 5) + 0xe6546b64) | 0;
+    const k = scramble(scratchWords[i]!);
+    h1 = absorb(h1, k);
+    h2 = absorb(h2, k);
   }
   finish(h1, h2);
 }
@@ -218,14 +215,23 @@ function digestUnits(text: string): void {
   let h1 = SEED_A ^ n;
   let h2 = SEED_B ^ n;
   for (let i = 0; i < n; i++) {
-    let k = Math.imul(text.charCodeAt(i), 0xcc9e2d51);
-    k = Math.imul((k << 15) | (k >>> 17), 0x1b873593);
-    h1 ^= k;
-    h1 = (Math.imul((h1 << 13) | (h1 >>> 19), 5) + 0xe6546b64) | 0;
-    h2 ^= k;
-    h2 = (Math.imul((h2 << 13) | (h2 >>> 19), 5) + 0xe6546b64) | 0;
+    const k = scramble(text.charCodeAt(i));
+    h1 = absorb(h1, k);
+    h2 = absorb(h2, k);
   }
   finish(h1, h2);
+}
+
+/** MurmurHash3's mixing of one input block before it enters the lanes. */
+function scramble(block: number): number {
+  const k = Math.imul(block, 0xcc9e2d51);
+  return Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+}
+
+/** MurmurHash3's step of one lane: the scrambled block `k` folded into the lane's state `h`. */
+function absorb(h: number, k: number): number {
+  h ^= k;
+  return (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
 }
 
 /** MurmurHash3's `fmix32` on each lane, then each mixed into the other (as cyrb53 ends). */
