@@ -12,11 +12,18 @@
  * `iceCandidates` batches a side, the bare relay one message per candidate), `--call-pairs`
  * callers back to back for `--call-secs`; reported per completed call.
  *
- * Options: --targets=ours,baseline  --kinds=iceCandidate,offer,call  --signals=N (measured, after as
- *          many to warm up; default 2000)  --pairs=N (default 20)  --call-pairs=N (default 4)
- *          --call-secs=N (default 20)  --top=N (print the N functions
+ * Targets: `ours` and `baseline` (the bare relay), one process each, and `cluster`: two instances of
+ * ours on Redis (`--redis=URL`, else BENCH_REDIS_URL, REDIS_URL, redis://127.0.0.1:6379; a fresh key
+ * prefix) with every pair split, `a` on A and `b` on B, so each signal is decided and published by A
+ * and delivered by B. Both instances are counted, reported apart and summed; Redis's own CPU per
+ * signal (from /proc, not counted) is shown beside. The cluster's idle work (presence beats every
+ * second) is counted for `--idle-secs` (default 10) with no signal and taken out pro rata.
+ *
+ * Options: --targets=ours,baseline,cluster  --kinds=iceCandidate,offer,call  --signals=N (measured)
+ *          --warmup=N (sent before counting; default as many as measured)  --pairs=N (default 20)
+ *          --call-pairs=N (default 4)  --call-secs=N (default 20)  --top=N (print the N functions
  *          with the most instructions of their own, JavaScript named through V8's perf map)
- *          --ours-main=PATH (another build of ours)
+ *          --ours-main=PATH (another build of ours)  --keep (keep the dumps and perf maps)
  *
  * Why: this VM's speed drifts by 2-3× within minutes, so CPU time per signal cannot tell a 10 %
  * change from noise without many runs (docs/performance.md). Callgrind counts the instructions the
@@ -34,13 +41,22 @@
  */
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import { io } from 'socket.io-client';
 import { protocolOf } from './lib/protocol-adapter.mjs';
 import { SDP, makeCandidate } from './lib/payloads.mjs';
 import { createCallFlood } from './lib/call-flood.mjs';
-import { ROOT, OURS_MAIN, BASELINE_MAIN, SERVER_ENV, LIMITS_UNREACHED } from './lib/server-proc.mjs';
+import {
+  ROOT,
+  OURS_MAIN,
+  BASELINE_MAIN,
+  SERVER_ENV,
+  LIMITS_UNREACHED,
+  cpuMicros,
+} from './lib/server-proc.mjs';
+import { freshPrefix, openRedis, deletePrefix } from './lib/redis-stats.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => {
@@ -48,12 +64,19 @@ const opt = (name, dflt) => {
   return a ? a.slice(name.length + 3) : dflt;
 };
 const TARGETS = opt('targets', 'ours,baseline').split(',');
+const REDIS_URL = opt(
+  'redis',
+  process.env.BENCH_REDIS_URL || process.env.REDIS_URL || 'redis://127.0.0.1:6379',
+);
 const KINDS = opt('kinds', 'iceCandidate,offer,call').split(',');
 const CALL_PAIRS = Number(opt('call-pairs', 4));
 const CALL_SECS = Number(opt('call-secs', 20));
 const N = Number(opt('signals', 2000));
 const PAIRS = Number(opt('pairs', 20));
 const TOP = Number(opt('top', 0));
+const WARMUP = Number(opt('warmup', 0)); // signals sent before counting; default as many as counted
+// Default 10 s for the cluster (its presence beats run every second), none for one instance.
+const idleSecs = (target) => Number(opt('idle-secs', target === 'cluster' ? 10 : 0));
 const OURS = path.resolve(opt('ours-main', OURS_MAIN));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'switchboard-callgrind-'));
 
@@ -67,14 +90,16 @@ const ENV = {
 };
 
 const NO_VALGRIND = argv.includes('--no-valgrind');
+// Keep the callgrind dumps and the perf maps (for callgrind_annotate or a look at inclusive costs).
+const KEEP = argv.includes('--keep');
 
 function control(pid, ...args) {
   if (NO_VALGRIND) return;
   execFileSync('callgrind_control', [...args, String(pid)], { env: ENV, stdio: 'ignore' });
 }
 
-async function startUnderCallgrind(target, out) {
-  const main = target === 'ours' ? OURS : BASELINE_MAIN;
+async function startUnderCallgrind(target, out, env = ENV) {
+  const main = target === 'baseline' ? BASELINE_MAIN : OURS;
   const args = [
     '--tool=callgrind',
     '--instr-atstart=no',
@@ -90,11 +115,11 @@ async function startUnderCallgrind(target, out) {
   // --no-valgrind: the same run without callgrind (to check the load itself quickly).
   const child = NO_VALGRIND
     ? spawn('node', args.slice(args.indexOf('node') + 1), {
-        env: ENV,
+        env,
         cwd: dir,
         stdio: ['ignore', 'pipe', 'pipe'],
       })
-    : spawn('valgrind', args, { env: ENV, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    : spawn('valgrind', args, { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const url = await new Promise((resolve, reject) => {
     child.stdout.on('data', (d) => {
@@ -108,19 +133,19 @@ async function startUnderCallgrind(target, out) {
   return { child, url };
 }
 
-/** Joins `count` pairs; returns their sockets and peer ids. */
-async function joinPairs(target, url, count) {
+/** Joins `count` pairs, `a` through `url` and `b` through `urlB`; returns their sockets and peer ids. */
+async function joinPairs(target, url, count, urlB = url) {
   const P = protocolOf(target);
   const pairs = [];
   for (let i = 0; i < count; i++) {
-    const connect = () =>
+    const connect = (at = url) =>
       new Promise((resolve, reject) => {
-        const s = io(`${url}/webrtc`, { transports: ['websocket'], reconnection: false });
+        const s = io(`${at}/webrtc`, { transports: ['websocket'], reconnection: false });
         s.once('connect', () => resolve(s));
         s.once('connect_error', reject);
       });
     const a = await connect();
-    const b = await connect();
+    const b = await connect(urlB);
     const roomId = `room-${i}`;
     const ja = await P.join(a, roomId, 'a');
     const jb = await P.join(b, roomId, 'b');
@@ -255,52 +280,114 @@ function selfCosts(file, perfMap) {
   return { total, cost };
 }
 
+/** The per-thread dump files of one callgrind run's first `--dump`, and the main thread's top functions. */
+function readDump(out, perfMap, part = 1) {
+  // Dumps are named <out>.<n>-<thread>; the n-th --dump makes part n.
+  const files = fs.readdirSync(dir).filter((f) => f.startsWith(`${path.basename(out)}.${part}-`));
+  const thread = (f) => Number(f.slice(f.lastIndexOf('-') + 1));
+  let main = 0;
+  let others = 0;
+  let top = [];
+  for (const f of files) {
+    const { total, cost } = selfCosts(path.join(dir, f), thread(f) === 1 ? perfMap : undefined);
+    if (thread(f) === 1) {
+      main = total;
+      top = [...cost.entries()].sort((x, y) => y[1] - x[1]).slice(0, TOP);
+    } else others += total;
+  }
+  return { main, others, top };
+}
+
+/** The idle servers' share of a count whose net (idle removed) is `dumps`' main thread. */
+function share(idle, dumps, secs) {
+  const idleSum = idle.reduce((a, b) => a + b, 0) * secs;
+  return Number((idleSum / (idleSum + dumps.reduce((n, d) => n + d.main, 0))).toFixed(3));
+}
+
+/**
+ * `cluster`: two instances of ours on Redis (a fresh key prefix), every pair split — `a` on A, `b`
+ * on B — so each signal is decided and published by A and delivered by B; both are counted, and
+ * reported apart and summed. Redis's own CPU (from /proc, not counted by callgrind) is shown beside.
+ */
 async function measure(target, kind) {
-  const out = path.join(dir, `${target}-${kind}.out`);
-  const { child, url } = await startUnderCallgrind(target, out);
+  const cluster = target === 'cluster';
+  const protocol = cluster ? 'ours' : target;
+  const prefix = cluster ? freshPrefix() : undefined;
+  const redis = cluster ? await openRedis(REDIS_URL) : undefined;
+  const names = cluster ? ['A', 'B'] : [''];
+  const servers = [];
   try {
-    const pairs = await joinPairs(target, url, kind === 'call' ? CALL_PAIRS : PAIRS);
-    let sent;
-    if (kind === 'call') {
-      await callFlood(target, pairs, CALL_SECS / 2); // warm-up: the JIT optimises the hot path
-      control(child.pid, '--instr=on');
-      sent = await callFlood(target, pairs, CALL_SECS);
-    } else {
-      await sendAll(target, pairs, kind, N); // warm-up
-      control(child.pid, '--instr=on');
-      sent = await sendAll(target, pairs, kind, N);
+    for (const name of names) {
+      const out = path.join(dir, `${target}${name}-${kind}.out`);
+      const env = cluster ? { ...ENV, REDIS_URL, REDIS_KEY_PREFIX: prefix } : ENV;
+      servers.push({ name, out, ...(await startUnderCallgrind(target, out, env)) });
     }
-    control(child.pid, '--dump');
-    control(child.pid, '--instr=off');
+    const [first, second = first] = servers;
+    const pairs = await joinPairs(protocol, first.url, kind === 'call' ? CALL_PAIRS : PAIRS, second.url);
+    const all = (...args) => servers.forEach((x) => control(x.child.pid, ...args));
+    const redisCpu = () => (redis?.local ? cpuMicros(redis.pid) : NaN);
+    // The first run warms up (the JIT optimises the hot path); the second is counted.
+    const run = () =>
+      kind === 'call' ? callFlood(protocol, pairs, CALL_SECS) : sendAll(protocol, pairs, kind, N);
+    const IDLE_SECS = idleSecs(target);
+    if (kind === 'call') await callFlood(protocol, pairs, CALL_SECS / 2);
+    else await sendAll(protocol, pairs, kind, WARMUP || N);
+    // What the servers do with no signal at all (timers: presence beats, pings, sweeps) for
+    // IDLE_SECS, subtracted pro rata from the count: under valgrind a signal takes milliseconds, so
+    // the timers of an idle second would otherwise be charged to a few dozen signals.
+    let idle = null;
+    if (IDLE_SECS > 0) {
+      all('--instr=on');
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, IDLE_SECS * 1000));
+      all('--dump');
+      const secs = (performance.now() - t0) / 1000;
+      idle = servers.map((x) => readDump(x.out, undefined, 1).main / secs);
+    } else all('--instr=on');
+    const redis0 = redisCpu();
+    const t1 = performance.now();
+    const sent = await run();
+    const elapsed = (performance.now() - t1) / 1000;
+    const redisUs = redisCpu() - redis0;
+    all('--dump');
+    all('--instr=off');
     for (const p of pairs) {
       p.a.close();
       p.b.close();
     }
-    // Dumps are named <out>.<n>-<thread>; the one made by --dump is part 1.
-    const files = fs.readdirSync(dir).filter((f) => f.startsWith(`${path.basename(out)}.1-`));
-    const thread = (f) => Number(f.slice(f.lastIndexOf('-') + 1));
-    const perfMap = TOP > 0 ? `/tmp/perf-${child.pid}.map` : undefined;
-    let main = 0;
-    let others = 0;
-    let top = [];
-    for (const f of files) {
-      const { total, cost } = selfCosts(path.join(dir, f), thread(f) === 1 ? perfMap : undefined);
-      if (thread(f) === 1) {
-        main = total;
-        top = [...cost.entries()].sort((x, y) => y[1] - x[1]).slice(0, TOP);
-      } else others += total;
-    }
-    if (perfMap) fs.rmSync(perfMap, { force: true });
+    const part = IDLE_SECS > 0 ? 2 : 1;
+    const dumps = servers.map((x, i) => {
+      const perfMap = TOP > 0 ? `/tmp/perf-${x.child.pid}.map` : undefined;
+      const d = readDump(x.out, perfMap, part);
+      if (perfMap && KEEP) fs.copyFileSync(perfMap, `${x.out}.perf.map`);
+      if (perfMap) fs.rmSync(perfMap, { force: true });
+      return idle ? { ...d, main: d.main - idle[i] * elapsed } : d;
+    });
+    const per = (n) => Math.round(n / sent);
     return {
       target,
       kind,
       signals: sent,
-      mainPerSignal: Math.round(main / sent),
-      otherThreadsPerSignal: Math.round(others / sent),
-      top: top.map(([name, c]) => ({ name, perSignal: Math.round(c / sent) })),
+      mainPerSignal: per(dumps.reduce((n, d) => n + d.main, 0)),
+      otherThreadsPerSignal: per(dumps.reduce((n, d) => n + d.others, 0)),
+      ...(cluster
+        ? {
+            instances: dumps.map((d, i) => ({ name: names[i], mainPerSignal: per(d.main) })),
+            redisCpuUsPerSignal: Number((redisUs / sent).toFixed(1)),
+          }
+        : {}),
+      // Instructions per second of each server with no signal, and the share of the raw count they made.
+      ...(idle ? { idlePerSecond: idle.map(Math.round), idleShare: share(idle, dumps, elapsed) } : {}),
+      top: dumps.flatMap((d, i) =>
+        d.top.map(([name, c]) => ({ instance: names[i], name, perSignal: per(c) })),
+      ),
     };
   } finally {
-    child.kill('SIGKILL');
+    for (const x of servers) x.child.kill('SIGKILL');
+    if (redis) {
+      await deletePrefix(redis.redis, prefix).catch(() => undefined);
+      redis.redis.disconnect();
+    }
   }
 }
 
@@ -313,9 +400,16 @@ for (const kind of KINDS) {
     results.push(r);
     console.log(
       `${target} ${kind}: ${r.mainPerSignal.toLocaleString('en-US')} instructions per ${unit(kind)} on the main thread ` +
+        (r.instances
+          ? `(${r.instances.map((x) => `${x.name} ${x.mainPerSignal.toLocaleString('en-US')}`).join(', ')}; Redis ${r.redisCpuUsPerSignal} µs CPU) `
+          : '') +
+        (r.idleShare === undefined ? '' : `(idle timers' ${(r.idleShare * 100).toFixed(1)} % taken out) `) +
         `(other threads ${r.otherThreadsPerSignal.toLocaleString('en-US')}), ${r.signals} ${unit(kind)}s, ${((Date.now() - t0) / 1000).toFixed(0)} s`,
     );
-    for (const t of r.top) console.log(`  ${String(t.perSignal).padStart(8)}  ${t.name.slice(0, 120)}`);
+    for (const t of r.top)
+      console.log(
+        `  ${t.instance ? `${t.instance} ` : ''}${String(t.perSignal).padStart(8)}  ${t.name.slice(0, 120)}`,
+      );
   }
 }
 console.log('\ninstructions per signal (per call for `call`), main thread');
@@ -336,5 +430,6 @@ const file = path.join(
 fs.mkdirSync(path.dirname(file), { recursive: true });
 fs.writeFileSync(file, JSON.stringify({ signals: N, pairs: PAIRS, ours: OURS, results }, null, 2));
 console.log(`\nResults: ${path.relative(ROOT, file)}`);
-fs.rmSync(dir, { recursive: true, force: true });
+if (KEEP) console.log(`Callgrind dumps and perf maps kept in ${dir}`);
+else fs.rmSync(dir, { recursive: true, force: true });
 process.exit(0);

@@ -2,6 +2,7 @@ import { createShardedAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
 import type { Namespace } from 'socket.io';
 import { MessageType, type Adapter, type ClusterMessage, type ClusterResponse } from 'socket.io-adapter';
+import type { SignalPublication } from '../webrtc/store/state-store';
 
 /** Where a {@link createClusterAdapter} adapter reports the messages it exchanges through Redis. */
 export interface AdapterTraffic {
@@ -38,6 +39,61 @@ export async function subscribed(adapter: Adapter, room: string): Promise<void> 
   await sharded.subClient.ssubscribe(sharded.dynamicChannel(room));
 }
 
+/**
+ * The message `adapter` would publish for an emit of `event` to Socket.IO room `room`, for the state
+ * store to publish in the script that logs the signal (`SignalStep.publish`): one command to Redis
+ * per relayed signal instead of the script and then the adapter's `SPUBLISH`, and the payload
+ * encoded once. The text is the adapter's own: its `encode()` of the message its `broadcast()`
+ * builds, with placeholders where the payload and the room go, split around them once per event.
+ * The receiving instances' adapters take it as any broadcast. Undefined for an adapter that is
+ * not {@link createClusterAdapter}'s (one instance).
+ */
+export function publicationFor(
+  adapter: Adapter,
+): ((room: string, event: string) => Omit<SignalPublication, 'from'>) | undefined {
+  const sharded = adapter as Partial<ShardedInternals> & Adapter;
+  if (!sharded.dynamicChannel || !sharded.encode || sharded.uid === undefined) return undefined;
+  const templates = new Map<string, [head: string, middle: string, end: string]>();
+  const template = (event: string): [string, string, string] => {
+    let t = templates.get(event);
+    if (!t) {
+      const message = {
+        type: MessageType.BROADCAST,
+        data: {
+          packet: { type: EVENT_PACKET, data: [event, PAYLOAD] },
+          opts: { rooms: [ROOM], except: [], flags: {} },
+        },
+        uid: sharded.uid,
+        nsp: adapter.nsp.name,
+      } as unknown as ClusterMessage;
+      const text = sharded.encode!(message);
+      if (typeof text !== 'string') throw new Error('cluster adapter: a broadcast encoded as binary');
+      const [head, rest] = split(text, JSON.stringify(PAYLOAD));
+      const [middle, end] = split(rest, JSON.stringify(ROOM));
+      t = [head, middle, end];
+      templates.set(event, t);
+    }
+    return t;
+  };
+  return (room, event) => {
+    const [head, middle, end] = template(event);
+    return { channel: sharded.dynamicChannel!(room), head, tail: middle + JSON.stringify(room) + end };
+  };
+}
+
+// Placeholders that no encoding of an event name or a room changes.
+const PAYLOAD = '\u0000payload\u0000';
+const ROOM = '\u0000room\u0000';
+// socket.io-parser's PacketType.EVENT.
+const EVENT_PACKET = 2;
+
+function split(text: string, at: string): [string, string] {
+  const i = text.indexOf(at);
+  if (i < 0 || text.indexOf(at, i + 1) >= 0)
+    throw new Error('cluster adapter: unexpected broadcast encoding');
+  return [text.slice(0, i), text.slice(i + at.length)];
+}
+
 /** What Socket.IO's `adapter` option takes: called with `new` for each namespace. */
 export type AdapterFactory = (nsp: Namespace) => Adapter;
 
@@ -50,6 +106,7 @@ interface ShardedInternals {
   doPublishResponse(requesterUid: string, response: ClusterResponse): Promise<void>;
   onMessage(message: ClusterMessage, offset?: string): void;
   onResponse(response: ClusterResponse): void;
+  encode(message: ClusterMessage | ClusterResponse): string | Uint8Array;
 }
 
 // Socket.IO's socket ids (base64id) are 20 characters; the sharded adapter never gives them a channel.

@@ -63,6 +63,11 @@ export function logEntry(
   };
 }
 
+/** Where the payload's JSON object starts in a {@link logEntry} of `event` (`SignalPublication.from`). */
+export function payloadIndex(event: string): number {
+  return `{"e":${JSON.stringify(event)},"p":`.length;
+}
+
 export interface RedisDeliveryLogOptions {
   /** Prepended to every key: the state store's prefix. */
   keyPrefix: string;

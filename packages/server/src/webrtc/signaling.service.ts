@@ -17,14 +17,14 @@ import { after, type Awaitable } from '../common/awaitable';
 import type { Clock } from '../common/clock';
 import type { Presence } from './presence';
 import { NO_EVENTS, type EventSink } from '../webhooks/webhook-dispatcher';
-import { logEntry, type DeliveryLog, type Replay } from '../cluster/delivery-log';
+import { logEntry, payloadIndex, type DeliveryLog, type Replay } from '../cluster/delivery-log';
 import type { IceCandidateBufferService, HeldSignal } from './services/ice-candidate-buffer.service';
 import type { IceServerManagerService } from './services/ice-server-manager.service';
 import type { PeerConnectionTrackerService } from './services/peer-connection-tracker.service';
 import type { PeerSessionService } from './services/peer-session.service';
 import type { RoomRegistryService } from './services/room-registry.service';
 import type { SignalingStateMachineService, SignalKind } from './services/signaling-state-machine.service';
-import type { SignalStep } from './store/state-store';
+import type { SignalPublication, SignalStep } from './store/state-store';
 
 /** The Socket.IO room every socket of a peer is in; signals are emitted to it. */
 export const peerChannel = (peerId: string): string => `p:${peerId}`;
@@ -51,6 +51,14 @@ export interface SignalTransport {
     event: E,
     payload: EventArgs<E>,
   ): void;
+  /**
+   * How the cluster would publish `event` to `peerId` for the other instances, to be published by
+   * the state store in the step that logs the signal (`SignalStep.publish`, without `from`);
+   * absent on one instance. A signal published so is then passed to {@link toPeerPublished}.
+   */
+  publication?(peerId: string, event: SignalKind): Omit<SignalPublication, 'from'>;
+  /** `toPeer` for a signal the store has published: to this instance's sockets of `peerId` only. */
+  toPeerPublished(peerId: string, event: SignalKind, payload: EventArgs<SignalKind>): void;
   /** Removes every socket of `peerId` from the room's channel. */
   leaveChannel(peerId: string, roomId: string): void;
   /**
@@ -603,6 +611,8 @@ export class SignalingService {
         : {}),
       log: { ...log.target(to), ...logEntry(kind, payload, candidates) },
     };
+    const publication = this.io.publication?.(to, kind);
+    if (publication) step.publish = { ...publication, from: payloadIndex(kind) };
     return after(this.stateMachine.decide(step), (decided) => {
       switch (decided.verdict) {
         case 'not-member':
@@ -620,7 +630,8 @@ export class SignalingService {
           if (candidates) payload.candidates = candidates.filter((_, i) => decided.fresh[i]);
           if (kind === 'offer' && this.events !== NO_EVENTS)
             void this.tracker.noteOffer(roomId, from, to).catch(() => undefined);
-          this.io.toPeer(to, kind, { ...payload, seq: decided.seq } as never);
+          if (publication) this.io.toPeerPublished(to, kind, { ...payload, seq: decided.seq } as never);
+          else this.io.toPeer(to, kind, { ...payload, seq: decided.seq } as never);
           return decided.online ? OK : QUEUED;
       }
     });

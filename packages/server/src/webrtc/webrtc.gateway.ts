@@ -28,7 +28,7 @@ import { CLOCK, type Clock } from '../common/clock';
 import { ConnectionAdmission } from '../common/connection-admission';
 import { SignalingService, peerChannel, roomChannel, type SignalTransport } from './signaling.service';
 import { Authenticator } from '../auth/authenticator';
-import { subscribed } from '../cluster/cluster-adapter';
+import { publicationFor, subscribed } from '../cluster/cluster-adapter';
 import { ExpirySchedule } from '../auth/expiry-schedule';
 import type { AuthenticatedUser } from '../auth/token-verifier';
 import { STORE_HEALTH, type StoreHealth } from '../common/store-health';
@@ -240,10 +240,20 @@ export class WebrtcGateway implements OnGatewayInit, OnGatewayConnection, OnModu
       this.metrics.observeSize('recovery_logs', () => recovery.loggedRooms ?? 0);
       this.metrics.observeSize('recovery_sessions', () => recovery.persistedSessions ?? 0);
     }
+    const publication = publicationFor(nsp.adapter);
     const transport: SignalTransport = {
       toPeer: (peerId, event, payload) => {
         this.metrics.emitted(event);
         emit(nsp.to(peerChannel(peerId)), event, payload);
+      },
+      ...(publication
+        ? { publication: (peerId: string, event: string) => publication(peerChannel(peerId), event) }
+        : {}),
+      toPeerPublished: (peerId, event, payload) => {
+        this.metrics.emitted(event);
+        // The store published it to the other instances as the adapter would have.
+        this.metrics.adapterPublished();
+        emit(nsp.local.to(peerChannel(peerId)), event, payload);
       },
       toRoom: (roomId, exceptPeerId, event, payload) => {
         this.metrics.emitted(event);

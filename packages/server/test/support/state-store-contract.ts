@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import type { SignalStep, StateStore } from '../../src/webrtc/store/state-store';
 
@@ -12,6 +13,11 @@ export interface StoreUnderTest {
   advance(ms: number): Promise<void>;
   /** Closes the store and removes whatever the test left in it. */
   close(): Promise<void>;
+  /**
+   * Starts collecting what the store publishes on `channel` (`admitSignal` with `publish`); the
+   * function returned answers the messages so far, in order, once there are `count` (or after 2 s).
+   */
+  subscribe(channel: string): Promise<(count: number) => Promise<string[]>>;
 }
 
 /**
@@ -434,6 +440,50 @@ export function stateStoreContract(name: string, makeStore: () => Promise<StoreU
         // The message id of a signal whose candidates were all duplicates is remembered all the same.
         assert.deepEqual(await store.admitSignal(step(withId('m2'))), { verdict: 'duplicate' });
         assert.equal(await store.get('dseq'), 2);
+      });
+
+      test('admitSignal() with publish publishes each accepted signal once, in order, its payload numbered with seq, and nothing refused', async () => {
+        await receiver('s');
+        const channel = `published-${randomUUID()}`;
+        const messages = await under.subscribe(channel);
+        const publish = (event: string) => ({
+          channel,
+          head: '<',
+          tail: '>',
+          from: `{"e":"${event}","p":`.length,
+        });
+        const offer = (id: string, value: number) =>
+          step({
+            ...withId(id),
+            sequence: { key: 'seq', value, ttlMs: 60_000 },
+            log: { ...step().log, head: '{"e":"offer","p":{"roomId":"r","sdp":"v=0"}}' },
+            publish: publish('offer'),
+          });
+        assert.equal((await store.admitSignal(offer('m1', 1))).verdict, 'accepted');
+        assert.equal((await store.admitSignal(offer('m1', 2))).verdict, 'duplicate');
+        assert.equal((await store.admitSignal(offer('m2', 1))).verdict, 'stale');
+        const batch = step({ ...seen(['c1', 'c2']), publish: publish('iceCandidates') });
+        batch.log = {
+          ...batch.log,
+          head: '{"e":"iceCandidates","p":{"candidates":[',
+          items: ['"c1"', '"c2"'],
+          tail: '],"roomId":"r"}}',
+        };
+        assert.equal((await store.admitSignal(step({ ...seen(['c1']) }))).verdict, 'accepted');
+        assert.deepEqual(await store.admitSignal(batch), {
+          verdict: 'accepted',
+          online: true,
+          seq: 3,
+          fresh: [false, true],
+        });
+        assert.equal((await store.admitSignal(batch)).verdict, 'duplicate');
+        // An empty payload gets seq as its only member.
+        assert.equal((await store.admitSignal(step({ publish: publish('offer') }))).verdict, 'accepted');
+        assert.deepEqual(await messages(3), [
+          '<{"roomId":"r","sdp":"v=0","seq":1}>',
+          '<{"candidates":["c2"],"roomId":"r","seq":3}>',
+          '<{"seq":4}>',
+        ]);
       });
 
       test('admitSignal() to a dropped receiver returns accepted offline until its log holds maxEntries since the drop, then buffer-full', async () => {

@@ -6,8 +6,20 @@ import { stateStoreContract } from '../support/state-store-contract';
 
 stateStoreContract('MemoryStateStore', async () => {
   const clock = new FakeClock();
-  const store = new MemoryStateStore(clock);
-  return { store, advance: (ms) => clock.advance(ms), close: async () => store.close() };
+  const published = new Map<string, string[]>();
+  const store = new MemoryStateStore(clock, 10_000, (channel, message) =>
+    published.get(channel)?.push(message),
+  );
+  return {
+    store,
+    advance: (ms) => clock.advance(ms),
+    close: async () => store.close(),
+    subscribe: async (channel) => {
+      const messages: string[] = [];
+      published.set(channel, messages);
+      return async () => [...messages];
+    },
+  };
 });
 
 // What only the in-memory store does: exact expiry on its injected clock, keys without a TTL, the

@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from '../../common/clock';
 import { DigestSet } from './digest-set';
-import type { SignalStep, SignalStepResult, StateStore } from './state-store';
+import { publishedMessage, type SignalStep, type SignalStepResult, type StateStore } from './state-store';
 
 type Entry =
   | { kind: 'value'; value: unknown; expiresAt: number }
@@ -24,10 +24,13 @@ export class MemoryStateStore implements StateStore {
   /**
    * @param clock time source (fake in tests)
    * @param sweepIntervalMs how often expired keys are purged. Default 10000.
+   * @param publisher where `admitSignal` publishes a signal with `publish`. Default none: one
+   *   process has no other instance to publish to, and such steps publish nothing.
    */
   constructor(
     private readonly clock: Clock,
     private readonly sweepIntervalMs = 10_000,
+    private readonly publisher?: (channel: string, message: string) => void,
   ) {
     this.scheduleSweep();
   }
@@ -263,6 +266,8 @@ export class MemoryStateStore implements StateStore {
     list.items.push(`${seq} ${entry}`);
     if (list.items.length > log.maxEntries) list.items.splice(0, list.items.length - log.maxEntries);
     list.expiresAt = this.clock.now() + log.entryTtlMs;
+    if (step.publish && this.publisher)
+      this.publisher(step.publish.channel, publishedMessage(step.publish, entry, seq));
     return { verdict: 'accepted', online, seq, fresh };
   }
 

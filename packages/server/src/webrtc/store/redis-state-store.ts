@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { SignalStep, SignalStepResult, StateStore } from './state-store';
 
@@ -31,9 +31,10 @@ export interface RedisStateStoreOptions {
  *   TTLs it drops the one that expires first). Expired members are purged before the cap is applied,
  *   so they never push out a live one (the in-memory store counts them until its next sweep). The
  *   key itself expires (`PEXPIREAT`) with its latest-expiring member.
- * - `remember` keeps an 8-byte digest (SHA-256, truncated) of each member, not the member: a
- *   member costs the same whatever its length (a candidate line is 60-120 bytes), and two members
- *   collide with probability about n / 2^64, as in the in-memory store's `DigestSet`. Measured on
+ * - `remember` keeps a digest of each member (SHA-256's first 66 bits, 11 base64url characters),
+ *   not the member: a member costs the same whatever its length (a candidate line is 60-120
+ *   bytes), and two members collide with probability about n / 2^66, below the in-memory store's
+ *   `DigestSet` (n / 2^64). Measured on
  *   Redis 7.0 (`MEMORY USAGE`): a digest costs about 20 bytes while its set stays within
  *   `zset-max-listpack-entries` (128), about 102 past it; the member itself would cost 51 and 135
  *   for a UUID, and about 200 for a candidate line at any count (it is over
@@ -50,7 +51,7 @@ export interface RedisStateStoreOptions {
  *
  * `admitSignal` is one script over the seven keys a relayed signal reads or writes (room, session,
  * message ids, sequence, candidates, the receiver's delivery log), so a signal costs one round trip
- * whatever it is.
+ * whatever it is; with `publish` the script also `SPUBLISH`es it (the channel is not a key).
  *
  * Standalone Redis or Sentinel: `admitSignal`'s script and `delete()` of several keys would need
  * their keys in one hash slot on Redis Cluster.
@@ -173,8 +174,8 @@ export class RedisStateStore implements StateStore {
   }
 
   async admitSignal(step: SignalStep): Promise<SignalStepResult> {
-    const { receiver, messageId, sequence, candidates, log } = step;
-    const args: (string | Buffer | number)[] = [
+    const { receiver, messageId, sequence, candidates, log, publish } = step;
+    const args: (string | number)[] = [
       receiver.peerId,
       messageId ? digest(messageId.id) : '',
       messageId ? ttl(messageId.ttlMs) : 0,
@@ -189,6 +190,10 @@ export class RedisStateStore implements StateStore {
       ttl(log.sequenceTtlMs),
       log.head,
       log.tail,
+      publish?.channel ?? '',
+      publish?.head ?? '',
+      publish?.tail ?? '',
+      publish?.from ?? 0,
     ];
     candidates?.members.forEach((member, i) =>
       args.push(member === null ? '' : digest(member), log.items?.[i] ?? ''),
@@ -278,7 +283,7 @@ class Script {
   }
 
   /** `keys`: one key, or all of them (a script over several needs them on one Redis, not a Cluster). */
-  async run(redis: Redis, keys: string | string[], ...args: (string | Buffer | number)[]): Promise<unknown> {
+  async run(redis: Redis, keys: string | string[], ...args: (string | number)[]): Promise<unknown> {
     const all = typeof keys === 'string' ? [keys] : keys;
     try {
       return await redis.evalsha(this.sha, all.length, ...all, ...args);
@@ -377,8 +382,10 @@ return pushed`);
  * KEYS: room hash, receiver's session, message ids, sequence, seen candidates, log seq, log list.
  * ARGV: 1 receiver, 2 message id digest ('' none), 3 its ttl ms, 4 ids kept, 5 sequence ('' none),
  * 6 its ttl ms, 7 candidate count, 8 their ttl ms, 9 candidates kept, 10 log entries kept, 11 log
- * ttl ms, 12 log seq ttl ms, 13 entry head, 14 entry tail, then per candidate its digest ('' for
- * end-of-candidates, always fresh) and its entry item ('' when the entry lists none).
+ * ttl ms, 12 log seq ttl ms, 13 entry head, 14 entry tail, 15 channel to publish on ('' none),
+ * 16 message head, 17 message tail, 18 index of the payload in the entry (0-based; see
+ * `publishedMessage`), then per candidate its digest ('' for end-of-candidates, always fresh) and
+ * its entry item ('' when the entry lists none).
  * Remembering is ADD_MEMBER's; a batch's candidates get scores a microsecond apart, so the cap drops
  * them in the order they came.
  */
@@ -434,10 +441,10 @@ if n > 0 then
   local max = tonumber(ARGV[9])
   local any = false
   for i = 0, n - 1 do
-    local member = ARGV[15 + 2 * i]
+    local member = ARGV[19 + 2 * i]
     if member == '' or remember(KEYS[5], member, score + i, max) then
       fresh = fresh .. '1'
-      local item = ARGV[16 + 2 * i]
+      local item = ARGV[20 + 2 * i]
       if item ~= '' then
         if any then entry = entry .. ',' end
         entry = entry .. item
@@ -449,16 +456,29 @@ if n > 0 then
   end
   if not any then return {3} end
 end
+entry = entry .. ARGV[14]
 local seq = redis.call('INCR', KEYS[6])
 redis.call('PEXPIRE', KEYS[6], ARGV[12])
-redis.call('RPUSH', KEYS[7], seq .. ' ' .. entry .. ARGV[14])
+redis.call('RPUSH', KEYS[7], seq .. ' ' .. entry)
 redis.call('LTRIM', KEYS[7], -tonumber(ARGV[10]), -1)
 redis.call('PEXPIRE', KEYS[7], ARGV[11])
+if ARGV[15] ~= '' then
+  local body = string.sub(entry, tonumber(ARGV[18]) + 1, -3)
+  local sep = ','
+  if string.sub(body, -1) == '{' then sep = '' end
+  redis.call('SPUBLISH', ARGV[15], ARGV[16] .. body .. sep .. '"seq":' .. seq .. '}' .. ARGV[17])
+end
 return {0, seq, online, fresh}`);
 
-/** An 8-byte digest of a remembered member (see the class comment). */
-function digest(member: string): Buffer {
-  return createHash('sha256').update(member).digest().subarray(0, 8);
+/**
+ * The digest of a remembered member (see the class comment): SHA-256's first 66 bits, as 11
+ * base64url characters. A string, not the bytes: one Buffer argument switches ioredis to building
+ * the whole command from buffers, which cost a cross-instance candidate about a fifth of its
+ * instructions (docs/performance.md, "A cross-instance signal, counted"). `hash()` is Node's
+ * one-shot form, 4× cheaper than a `createHash()` object for texts this short.
+ */
+function digest(member: string): string {
+  return hash('sha256', member, 'base64url').slice(0, 11);
 }
 
 /** Whole milliseconds, at least 1 (PX and PEXPIRE refuse 0). */

@@ -79,6 +79,8 @@ export interface StateStore {
    * incremented (TTL `sequenceTtlMs`) and `"<seq> <entry>"` appended to the list at `log.listKey`
    * (its newest `maxEntries` kept, TTL `entryTtlMs`), where the entry is `log.head`, the fresh
    * candidates' `log.items` joined by commas, and `log.tail`; the answer is `accepted` with that seq.
+   * With `publish`, the accepted signal is then published as {@link publishedMessage} builds it,
+   * in the same step (so in log order), through the store's publisher.
    */
   admitSignal(step: SignalStep): Awaitable<SignalStepResult>;
   /** Number of keys held (for metrics and leak tests). */
@@ -107,6 +109,30 @@ export interface SignalStep {
     items?: string[];
     tail: string;
   };
+  /**
+   * Absent unless an accepted signal is also to be published on pub/sub `channel` (as given: the
+   * store does not prefix it), in the message {@link publishedMessage} builds from the entry: how
+   * the cluster hands a signal to the instance of its receiver in the step that logs it.
+   */
+  publish?: SignalPublication;
+}
+
+/**
+ * A message to publish with a logged signal: `head`, then the JSON object that starts at index `from`
+ * of the log entry and ends one character before the entry's end, with `"seq":<seq>` added as its
+ * last member, then `tail`.
+ */
+export interface SignalPublication {
+  channel: string;
+  head: string;
+  tail: string;
+  from: number;
+}
+
+/** The message published for a logged `entry` numbered `seq` (see {@link SignalPublication}). */
+export function publishedMessage(publish: SignalPublication, entry: string, seq: number): string {
+  const body = entry.slice(publish.from, -2);
+  return `${publish.head}${body}${body.endsWith('{') ? '' : ','}"seq":${seq}}${publish.tail}`;
 }
 
 export type SignalStepResult =
