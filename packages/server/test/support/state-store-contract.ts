@@ -442,6 +442,41 @@ export function stateStoreContract(name: string, makeStore: () => Promise<StoreU
         assert.equal(await store.get('dseq'), 2);
       });
 
+      test('admitSignal() keeps at most candidates.maxMembers per key, dropping the least recently added first', async () => {
+        await receiver('s');
+        const capped = (member: string): SignalStep =>
+          step({ candidates: { key: 'seen', members: [member], ttlMs: 60_000, maxMembers: 3 } });
+        for (const c of ['c1', 'c2', 'c3', 'c4'])
+          assert.equal((await store.admitSignal(capped(c))).verdict, 'accepted');
+        // c1 was dropped to make room for c4; c2-c4 are still remembered.
+        assert.equal((await store.admitSignal(capped('c4'))).verdict, 'duplicate');
+        assert.equal((await store.admitSignal(capped('c1'))).verdict, 'accepted');
+        // Making room for c1 dropped c2, the least recently added (c4 was refreshed by its repeat).
+        assert.equal((await store.admitSignal(capped('c2'))).verdict, 'accepted');
+        assert.equal((await store.admitSignal(capped('c4'))).verdict, 'duplicate');
+      });
+
+      test('admitSignal() keeps message ids and candidates ttlMs after their last write, then they expire', async () => {
+        await receiver('s');
+        const short = (id: string, member: string): SignalStep =>
+          step({
+            messageId: { key: 'ids', id, ttlMs: T, maxMembers: 8 },
+            candidates: { key: 'seen', members: [member], ttlMs: T, maxMembers: 8 },
+          });
+        assert.equal((await store.admitSignal(short('m1', 'c1'))).verdict, 'accepted');
+        const keys = await store.size();
+        await advance(T / 2);
+        assert.equal((await store.admitSignal(short('m2', 'c2'))).verdict, 'accepted');
+        await advance(T / 2);
+        // m1 and c1 expired (T after their write), m2 and c2 not: the keys live on with them.
+        assert.equal(await store.size(), keys);
+        assert.equal((await store.admitSignal(short('m2', 'c3'))).verdict, 'duplicate');
+        assert.equal((await store.admitSignal(short('m3', 'c2'))).verdict, 'duplicate');
+        assert.equal((await store.admitSignal(short('m1', 'c1'))).verdict, 'accepted');
+        await advance(1.2 * T);
+        assert.equal(await store.size(), keys - 2);
+      });
+
       test('admitSignal() with publish publishes each accepted signal once, in order, its payload numbered with seq, and nothing refused', async () => {
         await receiver('s');
         const channel = `published-${randomUUID()}`;
