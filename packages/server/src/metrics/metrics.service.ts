@@ -176,7 +176,7 @@ export class MetricsService implements AdapterTraffic {
     const adapterCounts = this.adapterCounts;
     new Counter({
       name: 'switchboard_adapter_messages_published_total',
-      help: "Messages this instance's Socket.IO adapter published to Redis (emits to rooms, room changes); 0 without REDIS_URL",
+      help: "Messages this instance published to Redis for the other instances' Socket.IO adapters (emits to rooms, room changes, relayed signals); 0 without REDIS_URL",
       registers: [this.registry],
       collect() {
         adapterCounts.published.flushTo(this);

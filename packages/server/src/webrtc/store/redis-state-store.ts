@@ -35,8 +35,9 @@ export interface RedisStateStoreOptions {
  *   not the member: a member costs the same whatever its length (a candidate line is 60-120
  *   bytes), and two members collide with probability about n / 2^66, below the in-memory store's
  *   `DigestSet` (n / 2^64). Measured on
- *   Redis 7.0 (`MEMORY USAGE`): a digest costs about 20 bytes while its set stays within
- *   `zset-max-listpack-entries` (128), about 102 past it; the member itself would cost 51 and 135
+ *   Redis 7.0 (`MEMORY USAGE`): a digest costs about 26 bytes while its set stays within
+ *   `zset-max-listpack-entries` (128), about 97 past it (21 and 100 as 8 raw bytes, which cost
+ *   ioredis more to send: see `digest`); the member itself would cost 51 and 135
  *   for a UUID, and about 200 for a candidate line at any count (it is over
  *   `zset-max-listpack-value`, 64 bytes, which forces the larger encoding on the whole set).
  *   The cap makes room before adding, so a set at its cap never goes over it, even for a moment.
