@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { PeerSessionService } from '../../src/webrtc/services/peer-session.servi
 import { RoomRegistryService } from '../../src/webrtc/services/room-registry.service';
 import { SignalingStateMachineService } from '../../src/webrtc/services/signaling-state-machine.service';
 import { RedisStateStore, type RedisStateStoreOptions } from '../../src/webrtc/store/redis-state-store';
+import { digestText } from '../../src/webrtc/store/digest-set';
 import type { SignalStep } from '../../src/webrtc/store/state-store';
 import { RedisDeliveryLog, logEntry } from '../../src/cluster/delivery-log';
 import { stateStoreContract } from '../support/state-store-contract';
@@ -281,11 +282,12 @@ describe('RedisStateStore on Redis', () => {
   });
 
   describe('storage', () => {
-    test('remember() keeps an 11-character digest of the member (SHA-256, base64url), not the member', async () => {
+    test('remember() keeps the 64-bit digest of the member as text (digestText), not the member', async () => {
       const candidate = 'ufrag\u00000\u0000candidate:842163049 1 udp 1677729535 203.0.113.7 54321 typ srflx';
       await store.remember('seen', candidate, 30_000, 512);
       const members = await client.zrange(prefix + 'seen', '0', '-1');
-      assert.deepEqual(members, [createHash('sha256').update(candidate).digest('base64url').slice(0, 11)]);
+      assert.deepEqual(members, [digestText(candidate)]);
+      assert.match(members[0]!, /^[0-9a-z]{1,7}\.[0-9a-z]{1,7}$/);
     });
 
     test('a set at its cap never holds more than maxMembers, so it keeps the compact encoding', async () => {

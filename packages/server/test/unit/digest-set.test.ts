@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DigestSet } from '../../src/webrtc/store/digest-set';
+import { DigestSet, digestText } from '../../src/webrtc/store/digest-set';
 
 /**
  * What DigestSet must behave like: the Map-of-strings set it replaced (MemoryStateStore.addToSet's
@@ -104,6 +104,23 @@ describe('DigestSet', () => {
       for (let k = 0; k < 3; k++)
         assert.equal(sets[k]!.add(members[k]!, 0, 1000, 1_000_000), true, members[k]);
     }
+  });
+
+  test('digestText() is the digest DigestSet keeps, as at most 15 characters: equal for equal text however built, distinct for 100,000 candidate lines', () => {
+    const line = 'abcd\u00000\u0000candidate:842163049 1 udp 1677729535 203.0.113.7 54321 typ srflx';
+    // A flat string, a rope of two halves and a slice of a longer one: the same text.
+    const rope = line.slice(0, 20) + [line.slice(20)].join('');
+    assert.equal(digestText(rope), digestText(line));
+    assert.equal(digestText(`x${line}x`.slice(1, -1)), digestText(line));
+    const seen = new Set<string>();
+    for (let n = 0; n < 100_000; n++) {
+      const text = digestText(
+        `abcd\u00000\u0000candidate:${n} 1 udp 1677729535 203.0.113.${n % 250} ${n % 65536} typ srflx`,
+      );
+      assert.match(text, /^[0-9a-z]{1,7}\.[0-9a-z]{1,7}$/);
+      seen.add(text);
+    }
+    assert.equal(seen.size, 100_000);
   });
 
   test('add() past maxMembers drops the least recently added; a re-added member counts as recent', () => {

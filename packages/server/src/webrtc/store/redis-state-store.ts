@@ -1,4 +1,5 @@
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { digestText } from './digest-set';
 import { Redis } from 'ioredis';
 import type { SignalStep, SignalStepResult, StateStore } from './state-store';
 
@@ -31,13 +32,14 @@ export interface RedisStateStoreOptions {
  *   TTLs it drops the one that expires first). Expired members are purged before the cap is applied,
  *   so they never push out a live one (the in-memory store counts them until its next sweep). The
  *   key itself expires (`PEXPIREAT`) with its latest-expiring member.
- * - `remember` keeps a digest of each member (SHA-256's first 66 bits, 11 base64url characters),
- *   not the member: a member costs the same whatever its length (a candidate line is 60-120
- *   bytes), and two members collide with probability about n / 2^66, below the in-memory store's
- *   `DigestSet` (n / 2^64). Measured on
- *   Redis 7.0 (`MEMORY USAGE`): a digest costs about 26 bytes while its set stays within
- *   `zset-max-listpack-entries` (128), about 97 past it (21 and 100 as 8 raw bytes, which cost
- *   ioredis more to send: see `digest`); the member itself would cost 51 and 135
+ * - `remember` keeps a 64-bit digest of each member, not the member: the in-memory store's
+ *   (`DigestSet`), as text of at most 15 characters (`digestText`). A member costs the same whatever
+ *   its length (a candidate line is 60-120 bytes), and two members collide with probability about
+ *   n / 2^64; the digest is not cryptographic, and a sender who crafts a collision only makes its
+ *   own signal look like a repeat (every set belongs to one sending direction). Measured on
+ *   Redis 7.0 (`MEMORY USAGE`): an 11-character digest costs about 26 bytes while its set stays
+ *   within `zset-max-listpack-entries` (128), about 97 past it (21 and 100 as 8 raw bytes, which
+ *   cost ioredis more to send: see `digest`); the member itself would cost 51 and 135
  *   for a UUID, and about 200 for a candidate line at any count (it is over
  *   `zset-max-listpack-value`, 64 bytes, which forces the larger encoding on the whole set).
  *   The cap makes room before adding, so a set at its cap never goes over it, even for a moment.
@@ -488,14 +490,13 @@ end
 return 'a' .. seq .. ' ' .. online .. fresh`);
 
 /**
- * The digest of a remembered member (see the class comment): SHA-256's first 66 bits, as 11
- * base64url characters. A string, not the bytes: one Buffer argument switches ioredis to building
- * the whole command from buffers, which cost a cross-instance candidate about a fifth of its
- * instructions (docs/performance.md, "A cross-instance signal, counted"). `hash()` is Node's
- * one-shot form, 4× cheaper than a `createHash()` object for texts this short.
+ * The digest of a remembered member (see the class comment): the in-memory store's 64-bit digest, as
+ * text. A string, not bytes: one Buffer argument switches ioredis to building the whole command from
+ * buffers, which cost a cross-instance candidate about a fifth of its instructions
+ * (docs/performance.md, "A cross-instance signal, counted").
  */
 function digest(member: string): string {
-  return hash('sha256', member, 'base64url').slice(0, 11);
+  return digestText(member);
 }
 
 /** Whole milliseconds, at least 1 (PX and PEXPIRE refuse 0). */
