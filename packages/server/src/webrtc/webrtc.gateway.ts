@@ -29,6 +29,7 @@ import { ConnectionAdmission } from '../common/connection-admission';
 import { SignalingService, peerChannel, roomChannel, type SignalTransport } from './signaling.service';
 import { Authenticator } from '../auth/authenticator';
 import { publicationFor, subscribed } from '../cluster/cluster-adapter';
+import { StoreConnectionError } from './store/script-connection';
 import { ExpirySchedule } from '../auth/expiry-schedule';
 import type { AuthenticatedUser } from '../auth/token-verifier';
 import { STORE_HEALTH, type StoreHealth } from '../common/store-health';
@@ -549,8 +550,9 @@ function transportOf(socket: SignalingSocket): { pause?(): void; resume?(): void
 }
 
 /** ioredis's `commandTimeout` error: Redis is connected but not answering in time. */
+/** A store command that timed out (ioredis), or a script whose connection was lost. */
 function isStoreTimeout(err: unknown): boolean {
-  return err instanceof Error && err.message === 'Command timed out';
+  return err instanceof StoreConnectionError || (err instanceof Error && err.message === 'Command timed out');
 }
 
 /** A handshake refusal: Socket.IO sends `message` and `data` to the client in `connect_error`. */

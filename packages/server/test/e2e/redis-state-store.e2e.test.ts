@@ -76,6 +76,8 @@ stateStoreContract('RedisStateStore', async () => {
   const client = await connection();
   const keyPrefix = freshPrefix();
   const store = new RedisStateStore(client, { keyPrefix });
+  // admitSignal's tests run over the script connection, as a running instance's do.
+  await store.scripts!.whenReady();
   const subscribers: Redis[] = [];
   return {
     store,

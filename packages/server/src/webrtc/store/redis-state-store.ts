@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { digestText } from './digest-set';
+import { ScriptConnection } from './script-connection';
 import { Redis } from 'ioredis';
 import type { SignalStep, SignalStepResult, StateStore } from './state-store';
 
@@ -15,6 +16,13 @@ export interface RedisStateStoreOptions {
    * lifetime of a peer session).
    */
   maxKeyTtlMs?: number;
+  /**
+   * Whether `admitSignal` runs its script over a connection of its own ({@link ScriptConnection},
+   * to the client's address, with its credentials, database and TLS) instead of through the ioredis
+   * client, whenever that connection is up. Default true (not for a Sentinel client, whose address
+   * is not the primary's).
+   */
+  scriptConnection?: boolean;
 }
 
 /**
@@ -83,7 +91,18 @@ export class RedisStateStore implements StateStore {
     }
     this.prefix = options.keyPrefix ?? 'switchboard:';
     this.maxKeyTtlMs = ttl(options.maxKeyTtlMs ?? 24 * 3600_000);
+    const o = this.redis.options;
+    if (options.scriptConnection !== false && !o.sentinels?.length)
+      this.scripts = new ScriptConnection(o, ADMIT_SIGNAL.lua, ADMIT_SIGNAL.sha, {
+        commandTimeoutMs: o.commandTimeout ?? 2000,
+        connectTimeoutMs: o.connectTimeout,
+      });
   }
+
+  /** The connection `admitSignal` uses while it is up (undefined when turned off). */
+  readonly scripts: ScriptConnection | undefined;
+  /** `admitSignal` scripts sent through the ioredis client and not answered yet. */
+  private viaClient = 0;
 
   async get<T>(key: string): Promise<T | undefined> {
     return decode<T>(await this.redis.get(this.k(key)));
@@ -211,7 +230,7 @@ export class RedisStateStore implements StateStore {
       log.seqKey,
       log.listKey,
     ].map((key) => this.k(key));
-    const reply = (await ADMIT_SIGNAL.run(this.redis, keys, ...args)) as string;
+    const reply = (await this.runAdmit(keys, args)) as string;
     switch (reply[0]) {
       case 'a': {
         const space = reply.indexOf(' ');
@@ -232,6 +251,22 @@ export class RedisStateStore implements StateStore {
         return { verdict: 'duplicate' };
       default:
         return { verdict: 'stale', last: reply.length > 1 ? Number(reply.slice(1)) : undefined };
+    }
+  }
+
+  /**
+   * The script over the script connection when it is up, else through the client. A socket's
+   * signals may be in flight together (SocketQueue) and rely on reaching Redis in the order they
+   * were sent, so the path changes only while nothing is in flight on the other: the connection
+   * fails every script it holds when it goes down, and is taken up again once the client's are back.
+   */
+  private async runAdmit(keys: string[], args: (string | number)[]): Promise<unknown> {
+    if (this.scripts?.ready && this.viaClient === 0) return this.scripts.run(keys, args);
+    this.viaClient++;
+    try {
+      return await ADMIT_SIGNAL.run(this.redis, keys, ...args);
+    } finally {
+      this.viaClient--;
     }
   }
 
@@ -268,6 +303,7 @@ export class RedisStateStore implements StateStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.scripts?.close();
     if (!this.ownsClient) return;
     try {
       await this.redis.quit();
@@ -283,9 +319,9 @@ export class RedisStateStore implements StateStore {
 
 /** A Lua script run by EVALSHA, loaded with EVAL when the server does not have it yet (NOSCRIPT). */
 class Script {
-  private readonly sha: string;
+  readonly sha: string;
 
-  constructor(private readonly lua: string) {
+  constructor(readonly lua: string) {
     this.sha = createHash('sha1').update(lua).digest('hex');
   }
 
