@@ -17,7 +17,8 @@ export interface RedisConnectionsOptions {
 const VERSION = /^redis_version:(\d+)\.(\d+)/m;
 
 /**
- * The three Redis connections an instance holds: `commands` for the state store, `pub` for the
+ * The three Redis connections an instance holds (the state store opens a fourth for the relay's script:
+ * `ScriptConnection`): `commands` for the state store, `pub` for the
  * Socket.IO adapter's publishes (so a publish on the relay path never waits behind a store script
  * or a `SCAN` of a metrics scrape), and `sub`, which subscribing turns into a connection that can
  * do nothing else.

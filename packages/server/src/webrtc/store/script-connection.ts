@@ -42,7 +42,7 @@ export class StoreConnectionError extends Error {
  * every other command goes through: per script, ioredis's command objects, auto-pipelining,
  * argument conversion and reply decoding cost the sending instance about 85k of its 310k
  * instructions per cross-instance candidate, and measured at saturation the instances' CPU per
- * signal fell from 252-255 to 153-160 µs with this connection (docs/performance.md, "A lean
+ * signal fell from 214-268 to 153-210 µs with this connection (docs/performance.md, "A lean
  * connection for the relay's script"). It writes each tick's scripts in one write and reads their
  * replies (bulk strings, integers, errors) in order; nothing else.
  *
