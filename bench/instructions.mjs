@@ -280,7 +280,7 @@ function selfCosts(file, perfMap) {
   return { total, cost };
 }
 
-/** The per-thread dump files of one callgrind run's first `--dump`, and the main thread's top functions. */
+/** The instructions of the `part`-th `--dump` of one server: main thread, other threads, the main thread's top functions. */
 function readDump(out, perfMap, part = 1) {
   // Dumps are named <out>.<n>-<thread>; the n-th --dump makes part n.
   const files = fs.readdirSync(dir).filter((f) => f.startsWith(`${path.basename(out)}.${part}-`));
@@ -326,10 +326,8 @@ async function measure(target, kind) {
     const pairs = await joinPairs(protocol, first.url, kind === 'call' ? CALL_PAIRS : PAIRS, second.url);
     const all = (...args) => servers.forEach((x) => control(x.child.pid, ...args));
     const redisCpu = () => (redis?.local ? cpuMicros(redis.pid) : NaN);
-    // The first run warms up (the JIT optimises the hot path); the second is counted.
-    const run = () =>
-      kind === 'call' ? callFlood(protocol, pairs, CALL_SECS) : sendAll(protocol, pairs, kind, N);
     const IDLE_SECS = idleSecs(target);
+    // A warm-up first (the JIT optimises the hot path), not counted.
     if (kind === 'call') await callFlood(protocol, pairs, CALL_SECS / 2);
     else await sendAll(protocol, pairs, kind, WARMUP || N);
     // What the servers do with no signal at all (timers: presence beats, pings, sweeps) for
@@ -346,7 +344,8 @@ async function measure(target, kind) {
     } else all('--instr=on');
     const redis0 = redisCpu();
     const t1 = performance.now();
-    const sent = await run();
+    const sent =
+      kind === 'call' ? await callFlood(protocol, pairs, CALL_SECS) : await sendAll(protocol, pairs, kind, N);
     const elapsed = (performance.now() - t1) / 1000;
     const redisUs = redisCpu() - redis0;
     all('--dump');

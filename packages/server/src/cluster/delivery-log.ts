@@ -57,7 +57,7 @@ export function logEntry(
   if (!candidates) return { head: JSON.stringify({ e: event, p: payload }), tail: '' };
   // The payload always has its roomId and sender, so the rest of the object is never empty.
   return {
-    head: `{"e":${JSON.stringify(event)},"p":{"candidates":[`,
+    head: `${entryPrefix(event)}{"candidates":[`,
     items: candidates.map((c) => JSON.stringify(c)),
     tail: `],${JSON.stringify(payload).slice(1)}}`,
   };
@@ -65,7 +65,12 @@ export function logEntry(
 
 /** Where the payload's JSON object starts in a {@link logEntry} of `event` (`SignalPublication.from`). */
 export function payloadIndex(event: string): number {
-  return `{"e":${JSON.stringify(event)},"p":`.length;
+  return entryPrefix(event).length;
+}
+
+/** What every {@link logEntry} of `event` starts with, up to its payload (as `JSON.stringify` writes it). */
+function entryPrefix(event: string): string {
+  return `{"e":${JSON.stringify(event)},"p":`;
 }
 
 export interface RedisDeliveryLogOptions {

@@ -46,8 +46,10 @@ export interface RedisStateStoreOptions {
  *   n / 2^64; the digest is not cryptographic, and a sender who crafts a collision only makes its
  *   own signal look like a repeat (every set belongs to one sending direction). Measured on
  *   Redis 7.0 (`MEMORY USAGE`): an 11-character digest costs about 26 bytes while its set stays
- *   within `zset-max-listpack-entries` (128), about 97 past it (21 and 100 as 8 raw bytes, which
- *   cost ioredis more to send: see `digest`); the member itself would cost 51 and 135
+ *   within `zset-max-listpack-entries` (128), about 97 past it (21 and 100 as 8 raw bytes; but one
+ *   Buffer argument switches ioredis to building the whole command from buffers, which cost a
+ *   cross-instance candidate about a fifth of its instructions: docs/performance.md, "A
+ *   cross-instance signal, counted"); the member itself would cost 51 and 135
  *   for a UUID, and about 200 for a candidate line at any count (it is over
  *   `zset-max-listpack-value`, 64 bytes, which forces the larger encoding on the whole set).
  *   The cap makes room before adding, so a set at its cap never goes over it, even for a moment.
@@ -146,11 +148,11 @@ export class RedisStateStore implements StateStore {
   }
 
   async remember(key: string, member: string, ttlMs: number, maxMembers: number): Promise<boolean> {
-    return (await ADD_MEMBER.run(this.redis, this.k(key), digest(member), ttlMs, maxMembers)) === 1;
+    return (await ADD_MEMBER.run(this.redis, this.k(key), digestText(member), ttlMs, maxMembers)) === 1;
   }
 
   async forget(key: string, member: string): Promise<void> {
-    await REMOVE_MEMBER.run(this.redis, this.k(key), digest(member));
+    await REMOVE_MEMBER.run(this.redis, this.k(key), digestText(member));
   }
 
   async setMembers(key: string): Promise<string[]> {
@@ -199,7 +201,7 @@ export class RedisStateStore implements StateStore {
     const { receiver, messageId, sequence, candidates, log, publish } = step;
     const args: (string | number)[] = [
       receiver.peerId,
-      messageId ? digest(messageId.id) : '',
+      messageId ? digestText(messageId.id) : '',
       messageId ? ttl(messageId.ttlMs) : 0,
       messageId?.maxMembers ?? 0,
       sequence.value === undefined ? '' : encode(sequence.value),
@@ -218,7 +220,7 @@ export class RedisStateStore implements StateStore {
       publish?.from ?? 0,
     ];
     candidates?.members.forEach((member, i) =>
-      args.push(member === null ? '' : digest(member), log.items?.[i] ?? ''),
+      args.push(member === null ? '' : digestText(member), log.items?.[i] ?? ''),
     );
     // Keys the step does not use are passed as the bare prefix, which the script never touches.
     const keys = [
@@ -524,16 +526,6 @@ if ARGV[15] ~= '' then
   redis.call('SPUBLISH', ARGV[15], ARGV[16] .. body .. sep .. '"seq":' .. seq .. '}' .. ARGV[17])
 end
 return 'a' .. seq .. ' ' .. online .. fresh`);
-
-/**
- * The digest of a remembered member (see the class comment): the in-memory store's 64-bit digest, as
- * text. A string, not bytes: one Buffer argument switches ioredis to building the whole command from
- * buffers, which cost a cross-instance candidate about a fifth of its instructions
- * (docs/performance.md, "A cross-instance signal, counted").
- */
-function digest(member: string): string {
-  return digestText(member);
-}
 
 /** Whole milliseconds, at least 1 (PX and PEXPIRE refuse 0). */
 function ttl(ms: number): number {

@@ -22,8 +22,11 @@ interface Pending {
   reject(err: Error): void;
   /** When it was written, ms (the timeout's start). */
   at: number;
-  /** The command as EVAL, sent again on this connection when Redis answers NOSCRIPT. */
-  retry?: string;
+  /**
+   * A script's keys and arguments as RESP (the number of keys first) and how many there are: to
+   * send it again as EVAL when Redis answers NOSCRIPT. Absent for the handshake's commands.
+   */
+  script?: { argv: string; count: number };
 }
 
 const CRLF = 0x0d;
@@ -91,11 +94,6 @@ export class ScriptConnection {
     return this.isReady;
   }
 
-  /** Scripts sent and not answered yet. */
-  get inFlight(): number {
-    return this.pending.length;
-  }
-
   /** Resolves once the connection is ready (for tests). */
   whenReady(): Promise<void> {
     if (this.isReady) return Promise.resolve();
@@ -105,21 +103,16 @@ export class ScriptConnection {
   /** Runs the script over `keys` and `args`; rejects at once when not {@link ready}. */
   run(keys: readonly string[], args: readonly (string | number)[]): Promise<string | number | null> {
     if (!this.isReady) return Promise.reject(new StoreConnectionError('script connection not ready'));
-    const numKeys = String(keys.length);
-    let tail = `$${numKeys.length}\r\n${numKeys}\r\n`;
-    for (const k of keys) tail += `$${Buffer.byteLength(k)}\r\n${k}\r\n`;
-    for (const a of args) {
-      const text = typeof a === 'string' ? a : String(a);
-      tail += `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
-    }
-    const count = 3 + keys.length + args.length;
-    const evalsha = `*${count}\r\n$7\r\nEVALSHA\r\n$40\r\n${this.sha}\r\n${tail}`;
+    let argv = bulk(String(keys.length));
+    for (const k of keys) argv += bulk(k);
+    for (const a of args) argv += bulk(typeof a === 'string' ? a : String(a));
+    const script = { argv, count: 3 + keys.length + args.length };
     return new Promise((resolve, reject) => {
-      this.send(evalsha, {
+      this.send(`*${script.count}\r\n$7\r\nEVALSHA\r\n${bulk(this.sha)}${argv}`, {
         resolve,
         reject,
         at: 0,
-        retry: `*${count}\r\n$4\r\nEVAL\r\n$${Buffer.byteLength(this.lua)}\r\n${this.lua}\r\n${tail}`,
+        script,
       });
     });
   }
@@ -220,9 +213,10 @@ export class ScriptConnection {
       const p = this.pending.shift();
       if (!p) continue;
       if (parsed.error === undefined) p.resolve(parsed.value);
-      else if (parsed.error.startsWith('NOSCRIPT') && p.retry) {
+      else if (parsed.error.startsWith('NOSCRIPT') && p.script) {
         // Redis lost its scripts (a restart, SCRIPT FLUSH): the same script as EVAL, which loads it.
-        this.send(p.retry, { ...p, retry: undefined });
+        const { argv, count } = p.script;
+        this.send(`*${count}\r\n$4\r\nEVAL\r\n${bulk(this.lua)}${argv}`, { ...p, script: undefined });
       } else p.reject(new Error(parsed.error));
     }
     this.input = pos === this.input.length ? Buffer.alloc(0) : this.input.subarray(pos);
@@ -244,10 +238,16 @@ export class ScriptConnection {
   }
 }
 
+/** A command as RESP: an array of bulk strings. */
 function encode(argv: string[]): string {
   let s = `*${argv.length}\r\n`;
-  for (const a of argv) s += `$${Buffer.byteLength(a)}\r\n${a}\r\n`;
+  for (const a of argv) s += bulk(a);
   return s;
+}
+
+/** One RESP bulk string (its length in bytes, then the text). */
+function bulk(text: string): string {
+  return `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
 }
 
 const PROTOCOL_ERROR = Symbol('protocol error');
