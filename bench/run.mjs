@@ -185,6 +185,8 @@ if (ONLY.has('fairness')) CFG.deadlineMs += 3 * (2 * CFG.fairPhaseMs + CFG.fairF
 // cross-instance saturation run, peers of the Redis memory measurement (rooms of 4, full mesh).
 CFG.clusterPairs = CFG.latencyPairs;
 CFG.clusterRelayPairs = Number(opt('cluster-pairs', 20));
+// Closed-loop warm-up of every fresh cluster group before it is measured (JIT, connections).
+CFG.clusterWarmupMs = QUICK ? 1000 : 1500;
 CFG.clusterRate = 5000;
 // Lower steps show what the configurations on Redis sustain when 5k/s is too much.
 CFG.clusterRates = opt('cluster-rates', QUICK ? '5000' : '1000,2500,5000')
@@ -844,12 +846,15 @@ async function ratePhase(server, ws, rate, { warmupMs, measureMs }) {
   const rc0 = server.redisCpuMicros?.();
   const mw = machineWindow();
   const t0 = performance.now();
-  const [r0] = await Promise.all([pool.each(ws, 'record', { on: true }, 30000), server.loopDelay(true)]);
+  const [r0] = await Promise.all([
+    pool.each(ws, 'record', { on: true }, 30000),
+    server.loopDelay(true, true),
+  ]);
   const s0 = sumSnap(r0);
   await sleep(measureMs);
   const [r1, serverLoop] = await Promise.all([
     pool.each(ws, 'record', { on: false }, 30000),
-    server.loopDelay(true),
+    server.loopDelay(true, false),
   ]);
   const s1 = sumSnap(r1);
   const clientLoopMaxP99 = Math.max(...r1.map((x) => x.loopDelay.p99));
@@ -1174,7 +1179,7 @@ async function fairPhase(server, c, withFlood) {
     honest: cpuMicros(workerPid(FAIR_HONEST_WORKER)),
     flooder: cpuMicros(workerPid(FAIR_FLOOD_WORKER)),
   });
-  await server.loopDelay(true).catch(() => null);
+  await server.loopDelay(true, true).catch(() => null);
   const mw = machineWindow();
   const c0 = cpu();
   const t0 = performance.now();
@@ -1193,7 +1198,7 @@ async function fairPhase(server, c, withFlood) {
   const c1 = cpu();
   const t1 = performance.now();
   const machine = mw();
-  const serverLoop = await server.loopDelay(true).catch(() => null);
+  const serverLoop = await server.loopDelay(true, false).catch(() => null);
   const secs = (t1 - t0) / 1000;
   const pct = (k) => (100 * (c1[k] - c0[k])) / 1e6 / secs;
   if (withFlood) {
@@ -1305,8 +1310,8 @@ async function startGroup(target, label, count, prefix, conn, nodeArgs = []) {
     alive: () => servers.every((x) => x.alive()),
     cpuMicros: () => servers.reduce((n, x) => n + x.cpuMicros(), 0),
     redisCpuMicros: conn?.local ? () => cpuMicros(conn.pid) : undefined,
-    async loopDelay(reset) {
-      const all = await Promise.all(servers.map((x) => x.loopDelay(reset)));
+    async loopDelay(reset, on) {
+      const all = await Promise.all(servers.map((x) => x.loopDelay(reset, on)));
       return all.reduce((a, b) => (b.p99 > a.p99 ? b : a));
     },
     async memAfterGc() {
@@ -1382,26 +1387,43 @@ async function cluster() {
 
 async function clusterRelay(conn) {
   const configs = CLUSTER_CONFIGS.filter((c) => TARGETS.includes(c.target));
-  const groups = {};
   const res = {};
-  try {
-    for (const c of configs) {
-      const prefix = c.instances ? freshPrefix() : null;
-      if (prefix) redisPrefixes.add(prefix);
-      groups[c.key] = await startGroup(
-        c.target,
-        `cluster-${c.key}`,
-        c.instances,
-        prefix,
-        conn,
-        profileArgs(),
-      );
-      res[c.key] = { label: c.label, instances: Math.max(1, c.instances), prefix, runs: [], saturation: [] };
+  for (const c of configs)
+    res[c.key] = {
+      label: c.label,
+      instances: Math.max(1, c.instances),
+      prefixes: [],
+      setups: [],
+      runs: [],
+      saturation: [],
+      servers: [],
+    };
+  // One worker per configuration; both peers of a pair in it (one clock), `b` on the second instance.
+  const W = Object.fromEntries(configs.map((c, k) => [c.key, [k]]));
+  let groupSeq = 0;
+  /**
+   * Runs `fn` against configuration `c` alone: its instances start fresh (a fresh key prefix on
+   * Redis), its pairs connect, a closed-loop warm-up brings its code to full speed, and after `fn`
+   * the pairs disconnect and the instances stop. Nothing of the other configurations runs then:
+   * their idle servers and workers (each waking hundreds of times a second, their GC threads
+   * included) had tripled the cross-instance p99 at 5k/s, whose path crosses four processes.
+   */
+  const alone = async (c, fn) => {
+    const r = res[c.key];
+    const prefix = c.instances ? freshPrefix() : null;
+    if (prefix) {
+      redisPrefixes.add(prefix);
+      r.prefixes.push(prefix);
     }
-    // One worker per configuration; both peers of a pair in it (one clock), `b` on the second instance.
-    const W = Object.fromEntries(configs.map((c, k) => [c.key, [k]]));
-    for (const c of configs) {
-      const g = groups[c.key];
+    const g = await startGroup(
+      c.target,
+      `cluster-${c.key}-${++groupSeq}`,
+      c.instances,
+      prefix,
+      conn,
+      profileArgs(),
+    );
+    try {
       const [s] = await pool.each(
         W[c.key],
         'setup',
@@ -1415,11 +1437,23 @@ async function clusterRelay(conn) {
         },
         120000,
       );
-      res[c.key].pairsMade = s.pairs;
-      res[c.key].setupErrors = sumCounts(s.connectErrors) + sumCounts(s.joinErrors);
-      res[c.key].setupMs = s.ms;
-      log(`cluster ${c.key}: ${s.pairs} pairs set up in ${(s.ms / 1000).toFixed(1)}s`);
+      r.pairsMade = s.pairs;
+      r.setups.push({
+        pairs: s.pairs,
+        ms: s.ms,
+        errors: sumCounts(s.connectErrors) + sumCounts(s.joinErrors),
+      });
+      await pool.each(W[c.key], 'relay', { size: 'candidate', window: 4 }, 30000);
+      await sleep(CFG.clusterWarmupMs);
+      await pool.each(W[c.key], 'stop', { drainMs: 3000 }, 30000);
+      return await fn(g);
+    } finally {
+      await pool.each(W[c.key], 'close', {}, 30000).catch((e) => log(`close: ${e.message}`));
+      r.servers.push(...g.servers.map(serverHealth));
+      await g.stop();
     }
+  };
+  try {
     // Runs alternate the order (ABCD, DCBA, ...) so that drift of the machine's speed evens out.
     // The target's rate runs CFG.clusterRuns times, other rates once.
     const schedule = CFG.clusterRates.flatMap((rate) =>
@@ -1429,15 +1463,15 @@ async function clusterRelay(conn) {
     for (const rate of schedule) {
       const order = run++ % 2 === 0 ? configs : [...configs].reverse();
       for (const c of order) {
-        if (!groups[c.key].alive()) continue;
-        const r = await undisturbed(`cluster ${c.key} ${rate / 1000}k/s`, () =>
-          ratePhase(groups[c.key], W[c.key], rate, {
-            warmupMs: CFG.latencyWarmupMs,
-            measureMs: CFG.latencyMeasureMs,
-          }),
+        const r = await alone(c, (g) =>
+          undisturbed(`cluster ${c.key} ${rate / 1000}k/s`, () =>
+            ratePhase(g, W[c.key], rate, {
+              warmupMs: CFG.latencyWarmupMs,
+              measureMs: CFG.latencyMeasureMs,
+            }),
+          ),
         );
         res[c.key].runs.push(r);
-        r.settleMs = await settle(W[c.key]);
         log(
           `cluster ${c.key}: ${rate}/s → ${Math.round(r.deliveredPerSec)}/s delivered, p50 ${r.latencyMs.p50.toFixed(2)} ` +
             `p99 ${r.latencyMs.p99.toFixed(2)} max ${r.latencyMs.max.toFixed(1)} ms, server CPU ${r.serverCpuUsPerSignal.toFixed(1)} µs/signal` +
@@ -1446,8 +1480,7 @@ async function clusterRelay(conn) {
               : `, Redis ${r.redisCpuUsPerSignal.toFixed(1)} µs/signal`) +
             `, errors ${r.errors}, ${machineNote(r.machine)}; server loop delay p99/max ` +
             `${r.serverLoopDelayMs.p99.toFixed(1)}/${r.serverLoopDelayMs.max.toFixed(1)} ms` +
-            gcNote(r.serverLoopDelayMs.gc) +
-            (r.settleMs > 2000 ? `; backlog worked off in ${(r.settleMs / 1000).toFixed(1)}s` : ''),
+            gcNote(r.serverLoopDelayMs.gc),
         );
         await sleep(300);
       }
@@ -1455,22 +1488,23 @@ async function clusterRelay(conn) {
     for (let rep = 0; rep < CFG.clusterRelayReps; rep++) {
       const order = rep % 2 === 0 ? configs : [...configs].reverse();
       for (const c of order) {
-        if (!groups[c.key].alive()) continue;
         res[c.key].saturation.push(
-          await undisturbed(`cluster ${c.key} saturation`, () =>
-            relayPhase(
-              groups[c.key],
-              W[c.key],
-              `cluster ${c.key}`,
-              CFG.clusterRelayPairs,
-              Math.min(CFG.clusterRelayPairs, res[c.key].pairsMade),
-              0,
-              'candidate',
-              CFG.clusterRelayPairs,
+          await alone(c, (g) =>
+            undisturbed(`cluster ${c.key} saturation`, () =>
+              relayPhase(
+                g,
+                W[c.key],
+                `cluster ${c.key}`,
+                CFG.clusterRelayPairs,
+                Math.min(CFG.clusterRelayPairs, res[c.key].pairsMade),
+                0,
+                'candidate',
+                CFG.clusterRelayPairs,
+              ),
             ),
           ),
         );
-        await settle(W[c.key]);
+        await sleep(300);
       }
     }
     for (const c of configs) {
@@ -1480,17 +1514,16 @@ async function clusterRelay(conn) {
       r.at5kP99s = main.map((x) => x.latencyMs.p99);
       r.otherRates = r.runs.filter((x) => x.rate !== CFG.clusterRate).sort((a, b) => a.rate - b.rate);
       r.saturation = r.saturation.length ? combineRuns(r.saturation) : null;
-      r.servers = groups[c.key].servers.map(serverHealth);
     }
   } finally {
     await pool.each(range(pool.size), 'close', {}, 30000).catch((e) => log(`close: ${e.message}`));
-    for (const g of Object.values(groups)) await g.stop();
     await cleanupRedis();
   }
   if (PROFILE_DIR) {
     await sleep(500);
     for (const c of configs) {
-      res[c.key].profiles = res[c.key].servers.map((h) => {
+      // The last group's instances: the others' profiles cover the same work.
+      res[c.key].profiles = res[c.key].servers.slice(-res[c.key].instances).map((h) => {
         const f = fs
           .readdirSync(PROFILE_DIR)
           .filter((x) => x.endsWith('.cpuprofile') && x.includes(`.${h.pid}.`))
@@ -2294,9 +2327,10 @@ function renderCluster() {
   if (R) {
     const keys = CLUSTER_CONFIGS.map((c) => c.key).filter((k) => R[k]);
     const rows = [];
-    const row = (metric, get, digits = 0) => {
+    // Redis's rows have no ratio: the in-memory server's "Redis CPU" is Redis idling.
+    const row = (metric, get, digits = 0, withRatio = true) => {
       const v = keys.map((k) => (R[k] ? get(R[k]) : null));
-      const ratio = R.redis2 && R.memory ? get(R.redis2) / get(R.memory) : null;
+      const ratio = withRatio && R.redis2 && R.memory ? get(R.redis2) / get(R.memory) : null;
       rows.push({ metric, values: v, ratio, digits });
     };
     const rate = `${CFG.clusterRate / 1000}k/s`;
@@ -2314,7 +2348,7 @@ function renderCluster() {
     }
     row(`${rate} delivered (signals/s)`, (r) => r.at5k?.deliveredPerSec);
     row(`${rate} server CPU per 1,000 signals, all instances (ms)`, (r) => r.at5k?.serverCpuUsPerSignal, 1);
-    row(`${rate} Redis CPU per 1,000 signals (ms)`, (r) => r.at5k?.redisCpuUsPerSignal, 1);
+    row(`${rate} Redis CPU per 1,000 signals (ms)`, (r) => r.at5k?.redisCpuUsPerSignal, 1, false);
     row(`${rate} server CPU, all instances (% of a core)`, (r) => r.at5k?.serverCpuPercent);
     row(`${rate} errors`, (r) => r.at5k?.errors);
     for (const other of CFG.clusterRates.filter((x) => x !== CFG.clusterRate)) {
@@ -2331,8 +2365,8 @@ function renderCluster() {
     row(`${sat} (signals/s)`, (r) => r.saturation?.deliveredPerSec);
     row(`  server CPU per 1,000 signals (ms)`, (r) => r.saturation?.serverCpuUsPerSignal, 1);
     row(`  server CPU, all instances (% of a core)`, (r) => r.saturation?.serverCpuPercent);
-    row(`  Redis CPU per 1,000 signals (ms)`, (r) => r.saturation?.redisCpuUsPerSignal, 1);
-    row(`  Redis CPU (% of a core)`, (r) => r.saturation?.redisCpuPercent);
+    row(`  Redis CPU per 1,000 signals (ms)`, (r) => r.saturation?.redisCpuUsPerSignal, 1, false);
+    row(`  Redis CPU (% of a core)`, (r) => r.saturation?.redisCpuPercent, 0, false);
     row(`  errors`, (r) => r.saturation?.errors);
     results.clusterTable = rows.map((r) => ({
       metric: r.metric,

@@ -99,8 +99,9 @@ async function ackOf(promise) {
 
 // ================================================================ honest clients
 
+// On only while fairMeasure runs: an idle worker that woke every millisecond would take the
+// cores' time from whatever is being measured at that moment.
 const loop = monitorEventLoopDelay({ resolution: 1 });
-loop.enable();
 
 let H = null;
 
@@ -311,6 +312,7 @@ async function fairMeasure({
   H.out = out;
   const d0 = { ...H.disconnects };
   loop.reset();
+  loop.enable();
   const t0 = performance.now();
   const until = t0 + durationMs;
   const callPairs = H.pairs.slice(1);
@@ -320,6 +322,7 @@ async function fairMeasure({
     ...callPairs.map((pr, i) => pairLoop(pr, t0 + i * stagger, roundPeriodMs, until, roundTimeoutMs, out)),
   ]);
   const loopDelay = { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
+  loop.disable();
   H.out = null;
   const disconnects = {};
   for (const [k, v] of Object.entries(H.disconnects)) if (v - (d0[k] || 0)) disconnects[k] = v - (d0[k] || 0);

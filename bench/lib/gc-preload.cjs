@@ -9,8 +9,9 @@
  *   `{ type: 'bench:mem', id, mem: process.memoryUsage(), gc }`; `{ type: 'bench:exit' }` calls
  *   process.exit(0) so that `--cpu-prof` writes its profile even if the server's own signal
  *   handlers would end it by re-raising a signal.
- *   `{ type: 'bench:loop', id, reset }` answers the event-loop delay (ms) and the GC pauses
- *   (count, total and longest ms, minor and major) since the last reset.
+ *   `{ type: 'bench:loop', id, reset, on }` answers the event-loop delay (ms) and the GC pauses
+ *   (count, total and longest ms, minor and major) since the last reset, then turns the delay
+ *   monitor on (`on: true`) or off (`on: false`); it starts off.
  *   `{ type: 'bench:heapsnapshot', id, file }` writes a heap snapshot (diagnostics, --heap-snapshot).
  * - SIGUSR2 + BENCH_MEM_FILE (manual use only): writes the same JSON to that file. Not used by
  *   the driver, because NestJS `enableShutdownHooks()` without arguments also listens to SIGUSR2
@@ -19,9 +20,11 @@
 const fs = require('node:fs');
 const { monitorEventLoopDelay, PerformanceObserver, constants } = require('node:perf_hooks');
 
-// Event-loop delay of the server, read (and reset) by the driver around latency phases.
+// Event-loop delay of the server, read (and reset) by the driver around latency phases. On only
+// between a `bench:loop` with `on: true` and one with `on: false`: a monitor wakes its process every
+// millisecond, and idle servers waking 1,000 times a second took the cores' time from the servers
+// being measured.
 const loop = monitorEventLoopDelay({ resolution: 1 });
-loop.enable();
 
 // GC pauses (main-thread time of each collection) since the last reset, by kind: what stalls the
 // event loop, and so the latency tail, at rates far below saturation.
@@ -74,6 +77,8 @@ if (typeof process.send === 'function') {
       process.send({ type: 'bench:mem', id: m.id, mem: snapshot(), gc: typeof global.gc === 'function' });
     } else if (m.type === 'bench:loop') {
       process.send({ type: 'bench:loop', id: m.id, loop: loopStats(!!m.reset) });
+      if (m.on === true) loop.enable();
+      else if (m.on === false) loop.disable();
     } else if (m.type === 'bench:heapsnapshot') {
       if (typeof global.gc === 'function') global.gc();
       const file = require('node:v8').writeHeapSnapshot(m.file);

@@ -261,9 +261,12 @@ export async function startServer({
     async heapSnapshot(file, timeoutMs = 120000) {
       return (await request({ type: 'bench:heapsnapshot', file }, timeoutMs)).file;
     },
-    /** Event-loop delay of the server (ms) since the last reset; `reset` starts a new window. */
-    async loopDelay(reset = true, timeoutMs = 10000) {
-      return (await request({ type: 'bench:loop', reset }, timeoutMs)).loop;
+    /**
+     * Event-loop delay of the server (ms) since the last reset; `reset` starts a new window, `on`
+     * turns the monitor on (a window starts) or off (it ends; an idle server then never wakes for it).
+     */
+    async loopDelay(reset = true, on = undefined, timeoutMs = 10000) {
+      return (await request({ type: 'bench:loop', reset, on }, timeoutMs)).loop;
     },
     /** Asks the server to exit(0) (lets --cpu-prof write), then SIGTERM, then SIGKILL. */
     async stop() {

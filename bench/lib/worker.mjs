@@ -94,8 +94,9 @@ setInterval(() => {
 
 // ---------------------------------------------------------------- receive side
 
+// On only while recording (see `record`): a monitor wakes its process every millisecond, and idle
+// workers waking 1,000 times a second took the cores' time from the processes being measured.
 const loop = monitorEventLoopDelay({ resolution: 1 });
-loop.enable();
 function loopStats() {
   const r = { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
   loop.reset();
@@ -500,6 +501,8 @@ const handlers = {
   record: ({ on }) => {
     recording = !!on;
     const loopDelay = loopStats(); // since the previous record command
+    if (recording) loop.enable();
+    else loop.disable();
     return { ...snapshot(), loopDelay };
   },
   snapshot: () => snapshot(),
