@@ -105,6 +105,8 @@ export class RedisStateStore implements StateStore {
   readonly scripts: ScriptConnection | undefined;
   /** `admitSignal` scripts sent through the ioredis client and not answered yet. */
   private viaClient = 0;
+  /** Scripts held back until {@link viaClient} is 0, to go over the script connection in order. */
+  private readonly heldForConnection: (() => void)[] = [];
 
   async get<T>(key: string): Promise<T | undefined> {
     return decode<T>(await this.redis.get(this.k(key)));
@@ -260,15 +262,23 @@ export class RedisStateStore implements StateStore {
    * The script over the script connection when it is up, else through the client. A socket's
    * signals may be in flight together (SocketQueue) and rely on reaching Redis in the order they
    * were sent, so the path changes only while nothing is in flight on the other: the connection
-   * fails every script it holds when it goes down, and is taken up again once the client's are back.
+   * fails every script it holds when it goes down; once it is back, new scripts wait (in order)
+   * until the client's are answered, then all go over the connection. Without that wait a steady
+   * load, which always has one script in flight, would keep the client path for good.
    */
   private async runAdmit(keys: string[], args: (string | number)[]): Promise<unknown> {
-    if (this.scripts?.ready && this.viaClient === 0) return this.scripts.run(keys, args);
+    // Held ones go first, whatever the path then (held only while the client has some in flight,
+    // so each wait ends when those are answered or time out: the client's commandTimeout).
+    if (this.heldForConnection.length > 0 || (this.scripts?.ready && this.viaClient > 0)) {
+      await new Promise<void>((resolve) => this.heldForConnection.push(resolve));
+      return this.runAdmit(keys, args);
+    }
+    if (this.scripts?.ready) return this.scripts.run(keys, args);
     this.viaClient++;
     try {
       return await ADMIT_SIGNAL.run(this.redis, keys, ...args);
     } finally {
-      this.viaClient--;
+      if (--this.viaClient === 0) for (const go of this.heldForConnection.splice(0)) go();
     }
   }
 
