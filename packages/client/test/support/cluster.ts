@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as LoadBalancerModule from '../../../server/dist/test/support/load-balancer.js';
+import type * as RedisServerModule from '../../../server/dist/test/support/redis-server.js';
 import { REPO_ROOT } from './paths.js';
 import { startServer, type ServerHandle } from './server.js';
 
@@ -16,6 +17,14 @@ const require = createRequire(import.meta.url);
 
 function loadBalancerModule(): typeof LoadBalancerModule {
   return require(join(SERVER_TEST_SUPPORT, 'load-balancer.js')) as typeof LoadBalancerModule;
+}
+
+/** A redis-server of a test's own, to stop and start (the server tests' helper). */
+export function startOwnRedis(persistent: boolean): Promise<RedisServerModule.OwnRedis> {
+  const { startOwnRedis: start } = require(
+    join(SERVER_TEST_SUPPORT, 'redis-server.js'),
+  ) as typeof RedisServerModule;
+  return start(persistent);
 }
 
 /**
@@ -40,15 +49,15 @@ export interface ClusterStack {
 
 /**
  * Starts `count` server processes (demo page on, TRUST_PROXY=1 as behind one proxy) on the Redis at
- * REDIS_TEST_URL under a fresh key prefix, and haproxy in front of them with every instance in
- * rotation. Pages open `lb.url`: the demo and its signaling go through haproxy.
+ * `redisUrl` (default REDIS_TEST_URL) under a fresh key prefix, and haproxy in front of them with
+ * every instance in rotation. Pages open `lb.url`: the demo and its signaling go through haproxy.
  */
 export async function startClusterStack(
   count: number,
   env: Record<string, string> = {},
+  redisUrl = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379',
 ): Promise<ClusterStack> {
   const { startLoadBalancer } = loadBalancerModule();
-  const redisUrl = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
   const prefix = `sbtest:${randomBytes(6).toString('hex')}:`;
   const instances: ServerHandle[] = [];
   let lb: LoadBalancer | undefined;
