@@ -17,7 +17,12 @@ import {
   type Peer,
 } from './support/browser.js';
 import { assertVideoFlowing } from './support/participant.js';
-import { socketsPerInstance, startClusterStack, type ClusterStack } from './support/cluster.js';
+import {
+  socketsPerInstance,
+  stackDiagnose,
+  startClusterStack,
+  type ClusterStack,
+} from './support/cluster.js';
 import { sleep, waitFor } from './support/wait.js';
 
 /** Short, so that the survivor's clean-up of a dead instance's peers falls inside the test. */
@@ -96,13 +101,7 @@ test(
     const browser = await launchBrowser();
     let a: Peer | undefined;
     let b: Peer | undefined;
-    const diagnose = () =>
-      [
-        a?.recentLogs(),
-        b?.recentLogs(),
-        ...stack.instances.map((i, n) => `--- sb${n + 1}\n${i.output().slice(-1500)}`),
-        `--- haproxy\n${stack.lb.output().slice(-1500)}`,
-      ].join('\n');
+    const diagnose = stackDiagnose(stack, () => [a, b]);
     try {
       const room = `cluster-${Date.now()}`;
       const split = await openSplitPair(browser, stack, room);

@@ -6,19 +6,15 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  allConnected,
   closeAll,
   launchBrowser,
   openPeer,
   recordEvents,
-  selfId,
-  tiles,
   waitForCall,
   type Peer,
 } from './support/browser.js';
-import { assertVideoFlowing } from './support/participant.js';
-import { startClusterStack, startOwnRedis } from './support/cluster.js';
-import { waitFor } from './support/wait.js';
+import { assertVideoFlowing, waitForRejoinedCall } from './support/participant.js';
+import { stackDiagnose, startClusterStack, startOwnRedis } from './support/cluster.js';
 
 test(
   'a Redis restarted empty under a call through the load balancer: both pages rejoin under new ids on their own and video flows between them again',
@@ -32,13 +28,7 @@ test(
     const browser = await launchBrowser();
     let a: Peer | undefined;
     let b: Peer | undefined;
-    const diagnose = () =>
-      [
-        a?.recentLogs(),
-        b?.recentLogs(),
-        ...stack.instances.map((i, n) => `--- sb${n + 1}\n${i.output().slice(-1500)}`),
-        `--- haproxy\n${stack.lb.output().slice(-1500)}`,
-      ].join('\n');
+    const diagnose = stackDiagnose(stack, () => [a, b]);
     try {
       const room = `redis-restart-${Date.now()}`;
       a = await openPeer(browser, stack.lb.url, { room, name: 'alice' });
@@ -53,34 +43,13 @@ test(
       const killedAt = Date.now();
       await redis.kill();
       await redis.start(); // no persistence: empty
-      const [aliceBack, bobBack] = await Promise.all(
-        (['alice', 'bob'] as const).map((who) =>
-          waitFor(`${who} reconnected`, () => events[who].find((e) => e.event === 'reconnected'), {
-            timeoutMs: 30_000,
-            diagnose,
-          }),
-        ),
-      );
-      for (const back of [aliceBack, bobBack]) {
-        assert.equal(back.payload.resumed, false, 'nothing to resume in an empty Redis');
-        assert.equal(back.payload.via, 'rejoin');
-      }
-      const after = { aId: (await selfId(alice))!, bId: (await selfId(bob))! };
-      assert.notEqual(after.aId, before.aId);
-      assert.notEqual(after.bId, before.bId);
-      await waitFor(
-        'the call re-established between the new ids',
-        async () =>
-          (await allConnected(alice, 1)) &&
-          (await allConnected(bob, 1)) &&
-          (await tiles(alice))[0]?.peerId === after.bId &&
-          (await tiles(bob))[0]?.peerId === after.aId,
-        { timeoutMs: 30_000, diagnose },
-      );
+      const after = await waitForRejoinedCall(alice, bob, { a: events.alice, b: events.bob }, before, {
+        diagnose,
+      });
       await assertVideoFlowing(alice, after.bId, diagnose);
       await assertVideoFlowing(bob, after.aId, diagnose);
       console.log(
-        `Redis restarted empty: alice rejoined ${aliceBack.at - killedAt} ms after the kill, bob ${bobBack.at - killedAt} ms; video flowing again ${Date.now() - killedAt} ms after it`,
+        `Redis restarted empty: alice rejoined ${after.aRejoinedAt - killedAt} ms after the kill, bob ${after.bRejoinedAt - killedAt} ms; video flowing again ${Date.now() - killedAt} ms after it`,
       );
       assert.ok(events.alice.some((e) => e.event === 'reconnecting'));
       assert.deepEqual(

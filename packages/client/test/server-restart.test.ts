@@ -7,9 +7,9 @@ import {
   openPeer,
   recordEvents,
   selfId,
-  tiles,
   type Peer,
 } from './support/browser.js';
+import { waitForRejoinedCall } from './support/participant.js';
 import { startServer, type ServerHandle } from './support/server.js';
 import { waitFor } from './support/wait.js';
 
@@ -51,35 +51,21 @@ test(
       );
 
       // The new process knows nothing of the old session: both clients must rejoin under new ids.
-      const [kimBack, louBack] = await Promise.all(
-        (['kim', 'lou'] as const).map((who) =>
-          waitFor(`${who} reconnected`, () => events[who].find((e) => e.event === 'reconnected'), {
-            timeoutMs: 30_000,
-            diagnose,
-          }),
-        ),
-      );
-      for (const back of [kimBack, louBack]) {
-        assert.equal(back.payload.resumed, false);
-        assert.equal(back.payload.via, 'rejoin');
-      }
-      const after = { kim: (await selfId(kim))!, lou: (await selfId(lou))! };
-      assert.notEqual(after.kim, before.kim);
-      assert.notEqual(after.lou, before.lou);
-      await waitFor(
-        'the call re-established between the new ids',
-        async () =>
-          (await allConnected(kim, 1)) &&
-          (await allConnected(lou, 1)) &&
-          (await tiles(kim))[0].peerId === after.lou &&
-          (await tiles(lou))[0].peerId === after.kim,
-        { timeoutMs: 30_000, diagnose },
+      const after = await waitForRejoinedCall(
+        kim,
+        lou,
+        { a: events.kim, b: events.lou },
+        {
+          aId: before.kim,
+          bId: before.lou,
+        },
+        { diagnose },
       );
       console.log(
-        `call re-established ${Date.now() - stoppedAt} ms after the stop (${Date.now() - upAt} ms after the new server listened); kim rejoined after ${kimBack.at - stoppedAt} ms, lou after ${louBack.at - stoppedAt} ms`,
+        `call re-established ${Date.now() - stoppedAt} ms after the stop (${Date.now() - upAt} ms after the new server listened); kim rejoined after ${after.aRejoinedAt - stoppedAt} ms, lou after ${after.bRejoinedAt - stoppedAt} ms`,
       );
       assert.ok(events.kim.some((e) => e.event === 'reconnecting'));
-      assert.ok(await kim.page.evaluate((id) => window.switchboard!.send(id, 'hello again'), after.lou));
+      assert.ok(await kim.page.evaluate((id) => window.switchboard!.send(id, 'hello again'), after.bId));
       assert.deepEqual(
         [...events.kim, ...events.lou].filter((e) => e.event === 'error'),
         [],

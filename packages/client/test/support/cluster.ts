@@ -92,6 +92,22 @@ export async function startClusterStack(
   }
 }
 
+/**
+ * A `diagnose` for waits on a cluster stack: the pages' recent logs (`peers()` read when it runs,
+ * so pages opened later count), each instance's last output and haproxy's.
+ */
+export function stackDiagnose(
+  stack: ClusterStack,
+  peers: () => ({ recentLogs(): string } | undefined)[],
+): () => string {
+  return () =>
+    [
+      ...peers().map((p) => p?.recentLogs()),
+      ...stack.instances.map((i, n) => `--- sb${n + 1}\n${i.output().slice(-1500)}`),
+      `--- haproxy\n${stack.lb.output().slice(-1500)}`,
+    ].join('\n');
+}
+
 /** `switchboard_connected_sockets` of each instance (asked directly, not through haproxy); -1 if it does not answer. */
 export async function socketsPerInstance(instances: ServerHandle[]): Promise<number[]> {
   return Promise.all(

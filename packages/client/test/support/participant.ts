@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { iceRestartSide, isPolite } from '@switchboard/protocol';
 import { waitFor, within } from './wait.js';
 
@@ -333,6 +334,53 @@ export async function waitForCall(
     );
   }
   return { aId, bId };
+}
+
+/**
+ * After both pages lost their session (a server restarted, Redis emptied): waits until each has
+ * rejoined on its own — a `reconnected` event with `resumed: false`, `via: 'rejoin'` among the
+ * events recorded on it (`recordEvents` with `reconnected`) — under a new peer id, and until their
+ * call is connected again between the new ids (each tile shows the other's). Returns the new ids
+ * and when each rejoined.
+ */
+export async function waitForRejoinedCall(
+  a: Participant,
+  b: Participant,
+  recorded: { a: RecordedEvent[]; b: RecordedEvent[] },
+  old: { aId: string; bId: string },
+  { timeoutMs = 30_000, diagnose }: { timeoutMs?: number; diagnose?: () => string | Promise<string> } = {},
+): Promise<{ aId: string; bId: string; aRejoinedAt: number; bRejoinedAt: number }> {
+  const [aBack, bBack] = await Promise.all(
+    (
+      [
+        [a, recorded.a],
+        [b, recorded.b],
+      ] as const
+    ).map(([peer, events]) =>
+      waitFor(`${peer.name} reconnected`, () => events.find((e) => e.event === 'reconnected'), {
+        timeoutMs,
+        diagnose,
+      }),
+    ),
+  );
+  for (const back of [aBack!, bBack!]) {
+    assert.equal(back.payload.resumed, false, 'a rejoin, not a resume');
+    assert.equal(back.payload.via, 'rejoin');
+  }
+  const aId = (await selfId(a))!;
+  const bId = (await selfId(b))!;
+  assert.notEqual(aId, old.aId);
+  assert.notEqual(bId, old.bId);
+  await waitFor(
+    'the call re-established between the new ids',
+    async () =>
+      (await allConnected(a, 1)) &&
+      (await allConnected(b, 1)) &&
+      (await tiles(a))[0]?.peerId === bId &&
+      (await tiles(b))[0]?.peerId === aId,
+    { timeoutMs, diagnose },
+  );
+  return { aId, bId, aRejoinedAt: aBack!.at, bRejoinedAt: bBack!.at };
 }
 
 /** A role of a pair, which the protocol derives from the two (random) peer ids. */
