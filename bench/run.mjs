@@ -346,7 +346,6 @@ function pickLeastDisturbed(tries) {
   }
   return best;
 }
-/** Waits (bounded by CFG.quietWaitMs) until other processes stop using much CPU. */
 /**
  * A fixed CPU-bound job (JSON encode/decode, like the relay's own work) timed in the driver while
  * nothing else of the bench runs. Its spread over a run shows how much the machine's speed itself
@@ -365,6 +364,7 @@ function calibrate(label) {
   const ms = performance.now() - t0;
   calibration.push({ label, ms: +ms.toFixed(2), n });
 }
+/** Waits (bounded by CFG.quietWaitMs) until other processes stop using much CPU. */
 async function waitQuiet() {
   const end = performance.now() + CFG.quietWaitMs;
   let waited = false;
