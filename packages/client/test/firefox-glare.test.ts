@@ -39,7 +39,9 @@ const shared = useServerAndBrowsers();
 async function glare(firefoxRole: 'polite' | 'impolite'): Promise<void> {
   let chromium: Participant | undefined;
   let firefox: Participant | undefined;
-  const diagnose = () => [chromium?.recentLogs(), firefox?.recentLogs()].join('\n');
+  // The state a round's wait saw last: a timeout then says which side was not stable or connected.
+  let lastSeen = '';
+  const diagnose = () => [lastSeen, chromium?.recentLogs(), firefox?.recentLogs()].join('\n');
   try {
     const room = `fx-glare-${firefoxRole}-${Date.now()}`;
     [chromium, firefox] = await openPairWithRole(
@@ -105,6 +107,14 @@ async function glare(firefoxRole: 'polite' | 'impolite'): Promise<void> {
         `round ${round} (${action}): an offer sent, both sides stable and connected again`,
         async () => {
           after = await snapshot();
+          lastSeen = (['cr', 'fx'] as const)
+            .map(
+              (side) =>
+                `${side === 'cr' ? 'chromium' : 'firefox'}: ${after[side].signalingState}/${after[side].connectionState}, ` +
+                `this round: offers ${d(side, 'offersSent')}, answers ${d(side, 'answersSent')}, ` +
+                `recreations ${d(side, 'recreations')}, restarts ${d(side, 'iceRestarts')}`,
+            )
+            .join('; ');
           return (
             // Without an offer in this round, `stable` and `connected` would prove nothing.
             d('cr', 'offersSent') + d('fx', 'offersSent') > 0 &&
