@@ -106,7 +106,12 @@ export class RedisStateStore implements StateStore {
   /** `admitSignal` scripts sent through the ioredis client and not answered yet. */
   private viaClient = 0;
   /** Scripts held back until {@link viaClient} is 0, to go over the script connection in order. */
-  private readonly heldForConnection: (() => void)[] = [];
+  private readonly held: {
+    keys: string[];
+    args: (string | number)[];
+    resolve(reply: unknown): void;
+    reject(err: unknown): void;
+  }[] = [];
 
   async get<T>(key: string): Promise<T | undefined> {
     return decode<T>(await this.redis.get(this.k(key)));
@@ -266,20 +271,21 @@ export class RedisStateStore implements StateStore {
    * until the client's are answered, then all go over the connection. Without that wait a steady
    * load, which always has one script in flight, would keep the client path for good.
    */
-  private async runAdmit(keys: string[], args: (string | number)[]): Promise<unknown> {
-    // Held ones go first, whatever the path then (held only while the client has some in flight,
-    // so each wait ends when those are answered or time out: the client's commandTimeout).
-    if (this.heldForConnection.length > 0 || (this.scripts?.ready && this.viaClient > 0)) {
-      await new Promise<void>((resolve) => this.heldForConnection.push(resolve));
-      return this.runAdmit(keys, args);
-    }
+  private runAdmit(keys: string[], args: (string | number)[]): Promise<unknown> {
+    if (this.held.length > 0 || (this.scripts?.ready && this.viaClient > 0))
+      return new Promise((resolve, reject) => this.held.push({ keys, args, resolve, reject }));
+    return this.dispatch(keys, args);
+  }
+
+  private dispatch(keys: string[], args: (string | number)[]): Promise<unknown> {
     if (this.scripts?.ready) return this.scripts.run(keys, args);
     this.viaClient++;
-    try {
-      return await ADMIT_SIGNAL.run(this.redis, keys, ...args);
-    } finally {
-      if (--this.viaClient === 0) for (const go of this.heldForConnection.splice(0)) go();
-    }
+    return ADMIT_SIGNAL.run(this.redis, keys, ...args).finally(() => {
+      // The held ones are sent here, in order and before anything else can run, on whichever path
+      // is up then. They wait no longer than the client's scripts take to be answered or time out.
+      if (--this.viaClient === 0)
+        for (const h of this.held.splice(0)) this.dispatch(h.keys, h.args).then(h.resolve, h.reject);
+    });
   }
 
   async listLength(key: string): Promise<number> {
